@@ -1,0 +1,1 @@
+"""Scene stage: scenario layouts (parking lot, suburban, street canyon) as a ``World``."""
