@@ -33,7 +33,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for name, (mod, help_) in COMMANDS.items():
         sp = sub.add_parser(name, help=help_, description=help_)
-        if only is None or only == name:
+        if only == name:
             importlib.import_module(f"radiovisual.cli.{mod}").add_arguments(sp)
     return p
 
