@@ -151,8 +151,8 @@ class Dataset:
 
     @property
     def splits(self) -> list[str]:
-        have = {k for k, _ in self.root.groups()}
-        return [s for s in SPLITS if s in have]
+        # Listing by path, not root.groups(): zarr warns about non-zarr files (DATASHEET.md) in the root.
+        return [s for s in SPLITS if (self.path / s / "zarr.json").is_file()]
 
     def split(self, name: str) -> SplitView:
         if name not in self.splits:

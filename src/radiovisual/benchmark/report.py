@@ -1,0 +1,51 @@
+"""Assemble the benchmark report from stage outputs (figures via ``radiovisual.report``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import BenchmarkConfig
+
+
+def build_report(out: Path, result: dict[str, Any], errors: dict[str, np.ndarray],
+                 preds: dict[str, list[np.ndarray]], selflabel_paths: dict[str, dict[str, Path]],
+                 data: Path, cfg: BenchmarkConfig) -> tuple[Path, Path]:
+    from ..dataset.format import open_dataset
+    from ..report import plots, render
+    from .run import DISPLAY
+
+    fig_dir = out / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    figures: dict[str, Path] = {}
+    figures["Localisation error CDF (validation)"] = plots.error_cdf(
+        {DISPLAY.get(k, k): v for k, v in errors.items()}, fig_dir / "error_cdf.png")
+
+    ds = open_dataset(data, labels=True)  # reporting only
+    val = ds.split("val")
+    n_ex = min(cfg.export_examples, len(val))
+    idx = np.linspace(0, len(val) - 1, n_ex).round().astype(int) if n_ex else np.zeros(0, int)
+    gt = val.read("target_polar")[idx]
+    if cfg.methods:
+        m = cfg.methods[0]
+        from ..selflabel import load_labels
+
+        sl_val = load_labels(selflabel_paths[m]["val"])[idx]
+        figures[f"Example validation pairs ({DISPLAY.get(m, m)})"] = plots.example_pairs(
+            images=val.read("image", idx), masks=val.read("mask", idx), radars=val.read("radar", idx),
+            range_bins=ds.range_bins_m, az_bins=ds.azimuth_bins_rad, gt=gt, selflabel=sl_val,
+            pred=preds[m][0][idx], path=fig_dir / f"examples_{m}.png")
+        for mm in cfg.methods:
+            figures[f"Cross-modal attention maps ({DISPLAY.get(mm, mm)}, validation)"] = plots.attention_grid(
+                selflabel_paths[mm]["val"], data, fig_dir / f"attention_{mm}.png")
+    notes = [
+        f"Machine: {result['machine']['platform']}, {result['machine']['cpu_count']} CPU cores, "
+        f"device {result['machine']['device']}, torch {result['machine']['torch']}.",
+        "Stage wall-clock times [s]: " + ", ".join(f"{k} {v:.1f}" for k, v in result["timings_s"].items()) + ".",
+        f"Dataset: {result['dataset']['sizes']} samples ({cfg.scenario}, synth preset '{cfg.synth_preset}').",
+        "Supervised trains the localiser on ground truth (upper bound). CFAR (genie) assigns the cluster closest "
+        "to ground truth (genie-aided by definition). All other rows never read radar ground truth.",
+    ]
+    return render.write_report(out, result["metrics"], figures, notes)

@@ -1,0 +1,200 @@
+"""The benchmark driver. Each stage is idempotent: a finished stage (its ``done.json`` or
+complete store with a matching config) is reused, so an interrupted benchmark resumes."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..config import fingerprint, to_dict
+from ..errors import DatasetError
+from ..utils.io import check_writable_dir, write_json
+from .config import BenchmarkConfig
+
+ROW_ORDER = ("supervised", "mcl", "scl", "cl", "clip", "cfar-genie", "cfar", "rodnet")
+DISPLAY = {"supervised": "Supervised", "mcl": "MCL", "scl": "SCL", "cl": "CL", "clip": "CLIP",
+           "cfar-genie": "CFAR (genie)", "cfar": "CFAR", "rodnet": "RODNet-style"}
+
+
+class Timer:
+    def __init__(self, log: Callable[[str], None]):
+        self.log = log
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str):
+        self.log(f"[benchmark] {name} ...")
+        t0 = time.perf_counter()
+        yield
+        dt = time.perf_counter() - t0
+        self.seconds[name] = self.seconds.get(name, 0.0) + dt
+        self.log(f"[benchmark] {name} done in {dt:.1f} s")
+
+
+def ensure_dataset(cfg: BenchmarkConfig, data: Path, progress: bool) -> Path:
+    """Reuse a complete dataset made with the same synthesis config, else synthesise (resumes)."""
+    from ..dataset.config import resolve_synth_config
+    from ..dataset.format import open_dataset
+    from ..dataset.synth import synthesise
+
+    scfg = resolve_synth_config(cfg.synth_preset, scenario=cfg.scenario, n=cfg.n or None, seed=cfg.seed)
+    if (data / "zarr.json").is_file():
+        try:
+            ds = open_dataset(data, labels=False)
+            if ds.attrs.get("config_fingerprint") == fingerprint(scfg):
+                return data
+        except DatasetError:
+            pass  # incomplete: synthesise() resumes it, or refuses if incompatible
+    synthesise(scfg, data, progress=progress)
+    return data
+
+
+def _selflabels(run: Path, data: Path, split: str, out: Path, refine: str) -> Path:
+    from ..selflabel import run_selflabel
+
+    if out.exists():
+        return out
+    return run_selflabel(run, data, split=split, out=out, refine=refine)
+
+
+def evaluate_all(preds: dict[str, list[np.ndarray]], gt_val: np.ndarray) -> dict[str, dict[str, Any]]:
+    from ..evaluate.metrics import error_summary, location_errors
+
+    out: dict[str, dict[str, Any]] = {}
+    for name, runs in preds.items():
+        summaries = [error_summary(location_errors(p, gt_val)) for p in runs]
+        entry: dict[str, Any] = {
+            "p50_m": float(np.mean([s["p50_m"] for s in summaries])),
+            "p90_m": float(np.mean([s["p90_m"] for s in summaries])),
+            "n_val": int(len(gt_val)), "n_seeds": len(runs),
+        }
+        if len(runs) > 1:
+            entry["p50_std_m"] = float(np.std([s["p50_m"] for s in summaries], ddof=1))
+            entry["p90_std_m"] = float(np.std([s["p90_m"] for s in summaries], ddof=1))
+        out[name] = entry
+    return out
+
+
+def run_benchmark(cfg: BenchmarkConfig, out: str | Path, progress: bool = True,
+                  log: Callable[[str], None] = print) -> dict[str, Any]:
+    from ..dataset.format import open_dataset
+    from ..localise import predict, train_localiser
+    from ..pretrain import run_pretrain
+    from ..selflabel import load_labels
+
+    out = check_writable_dir(out)
+    timer = Timer(log)
+    t_start = time.perf_counter()
+    write_json(out / "benchmark_config.json", to_dict(cfg))
+
+    data = out / "data"
+    with timer.stage("synthesise"):
+        ensure_dataset(cfg, data, progress)
+    ds_free = open_dataset(data, labels=False)
+    val_radar = ds_free.split("val").read("radar")
+
+    preds: dict[str, list[np.ndarray]] = {}
+    selflabel_paths: dict[str, dict[str, Path]] = {}
+    loc_runs: dict[str, list[Path]] = {}
+    for m in cfg.methods:
+        with timer.stage(f"pretrain:{m}"):
+            run = run_pretrain(data, m, out / "pretrain" / m, preset=cfg.pretrain_preset, seed=cfg.seed,
+                               progress=progress)
+        with timer.stage(f"selflabel:{m}"):
+            selflabel_paths[m] = {
+                split: _selflabels(run, data, split, out / "selflabels" / f"{m}-{split}.zarr", cfg.refine)
+                for split in ("train", "val")}
+        labels = load_labels(selflabel_paths[m]["train"])
+        with timer.stage(f"localise:{m}"):
+            loc_runs[m] = [train_localiser(data, labels, out / "localise" / m / f"seed{s}",
+                                           preset=cfg.localise_preset, seed=cfg.seed + s, progress=progress)
+                           for s in range(cfg.seeds)]
+            preds[m] = [predict(r, val_radar) for r in loc_runs[m]]
+
+    with timer.stage("localise:supervised"):
+        loc_runs["supervised"] = [train_localiser(data, "gt", out / "localise" / "supervised" / f"seed{s}",
+                                                  preset=cfg.localise_preset, seed=cfg.seed + s,
+                                                  progress=progress)
+                                  for s in range(cfg.seeds)]
+        preds["supervised"] = [predict(r, val_radar) for r in loc_runs["supervised"]]
+
+    if "cfar-genie" in cfg.baselines or "cfar" in cfg.baselines:
+        from ..baselines.cfar_pipeline import run_cfar
+
+        for b in ("cfar-genie", "cfar"):
+            if b in cfg.baselines:
+                with timer.stage(b):
+                    preds[b] = [run_cfar(data, split="val", genie=(b == "cfar-genie"))]
+    if "rodnet" in cfg.baselines:
+        from ..baselines.rodnet import run_rodnet
+
+        with timer.stage("rodnet"):
+            loc_runs["rodnet"] = [run_rodnet(data, out / "rodnet" / f"seed{s}", preset=cfg.localise_preset,
+                                             seed=cfg.seed + s) for s in range(cfg.seeds)]
+            preds["rodnet"] = [predict(r, val_radar) for r in loc_runs["rodnet"]]
+
+    # --- scoring: the only place (besides Supervised training and the genie) that reads GT ---
+    with timer.stage("evaluate+report"):
+        ds_gt = open_dataset(data, labels=True)
+        gt = {s: ds_gt.split(s).read("target_polar").astype(np.float64) for s in ("train", "val")}
+        metrics = evaluate_all(preds, gt["val"])
+        from ..evaluate.metrics import location_errors, selflabel_deviation
+
+        for m, paths in selflabel_paths.items():
+            metrics[m]["selflabel"] = {s: selflabel_deviation(load_labels(p), gt[s]) for s, p in paths.items()}
+        for name in metrics:
+            metrics[name]["label_free"] = name not in ("supervised", "cfar-genie")
+            metrics[name]["genie"] = name == "cfar-genie"
+        errors = {name: location_errors(runs[0], gt["val"]) for name, runs in preds.items()}
+        total = time.perf_counter() - t_start
+        result = {
+            "metrics": {k: metrics[k] for k in ROW_ORDER if k in metrics},
+            "timings_s": {**{k: round(v, 2) for k, v in timer.seconds.items()}, "total": round(total, 2)},
+            "machine": machine_info(),
+            "config": to_dict(cfg),
+            "dataset": {"path": str(data), "config_fingerprint": ds_gt.attrs.get("config_fingerprint"),
+                        "sizes": {s: len(ds_gt.split(s)) for s in ds_gt.splits}},
+        }
+        write_json(out / "metrics.json", result)
+        np.savez_compressed(out / "val_errors.npz", **{k.replace("-", "_"): v for k, v in errors.items()})
+        from .report import build_report
+
+        md, html = build_report(out, result, errors, preds, selflabel_paths, data, cfg)
+    result["timings_s"]["total"] = round(time.perf_counter() - t_start, 2)
+    write_json(out / "metrics.json", result)
+    log(format_table(result))
+    log(f"[benchmark] report: {html}")
+    return result
+
+
+def machine_info() -> dict[str, Any]:
+    import torch
+
+    return {"platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count(),
+            "torch": torch.__version__, "cuda": bool(torch.cuda.is_available()),
+            "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"}
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """Tab. 4-style text table."""
+    rows = ["", f"{'Method':<16}{'label-free':>11}{'p50 [m]':>16}{'p90 [m]':>16}"]
+    rows.append("-" * len(rows[1]))
+    for name, m in result["metrics"].items():
+        p50 = f"{m['p50_m']:.3f}" + (f" ±{m['p50_std_m']:.3f}" if "p50_std_m" in m else "")
+        p90 = f"{m['p90_m']:.3f}" + (f" ±{m['p90_std_m']:.3f}" if "p90_std_m" in m else "")
+        lf = "yes" if m["label_free"] else "no"
+        rows.append(f"{DISPLAY.get(name, name):<16}{lf:>11}{p50:>16}{p90:>16}")
+    rows.append("Supervised trains on ground truth (upper bound); CFAR (genie) picks the cluster nearest to "
+                "ground truth. Errors on the validation split.")
+    return "\n".join(rows)
+
+
+def load_result(out: str | Path) -> dict[str, Any]:
+    return json.loads((Path(out) / "metrics.json").read_text())

@@ -1,0 +1,41 @@
+"""``radiovisual pretrain DATA --method {mcl,scl,cl,clip} --out RUN [--preset ...] [--set key=value]``.
+
+Multi-GPU / multi-node: ``torchrun --nproc_per_node N -m radiovisual.cli.main pretrain ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import add_set
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data", help="dataset store (zarr); only its train split is used, without labels")
+    p.add_argument("--method", required=True, help="mcl, scl, cl or clip")
+    p.add_argument("--out", required=True, help="run directory (config.json, checkpoint.pt, metrics.jsonl)")
+    p.add_argument("--preset", default="quick", help="smoke, quick (CPU) or paper (GPU)")
+    p.add_argument("--seed", type=int, default=None, help="override the config seed")
+    p.add_argument("--no-resume", dest="resume", action="store_false",
+                   help="start from scratch even if RUN/checkpoint.pt exists")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    add_set(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..pretrain import run_pretrain
+    from ..pretrain import dist
+    from ..pretrain.config import METHODS
+    from ..errors import ConfigError
+
+    if args.method not in METHODS:
+        raise ConfigError(f"unknown method '{args.method}' (choose from {', '.join(METHODS)})")
+    try:
+        out = run_pretrain(args.data, args.method, args.out, preset=args.preset, overrides=args.overrides,
+                           resume=args.resume, progress=args.progress, seed=args.seed,
+                           yaml_path=args.config_yaml)
+        if dist.is_main():
+            print(f"pretrained {args.method} -> {out}")
+    finally:
+        dist.cleanup()
+    return 0

@@ -1,0 +1,47 @@
+"""Localiser configuration (identical for every method: self-labels, teacher labels or GT)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import resolve
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class LocaliserConfig:
+    width: int = 8                # channels of the first stage; later stages use 2x and 4x
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    holdout_frac: float = 0.1     # slice of TRAIN (by sequence) for model selection / early stopping
+    patience: int = 6             # epochs without held-out improvement before stopping
+    flip_augment: bool = True     # mirror azimuth (valid when azimuth bins are symmetric about 0)
+    threads: int = 0              # torch CPU threads (0 = leave torch's default)
+    predict_batch: int = 512
+
+    def validate(self) -> None:
+        if self.width < 2:
+            raise ConfigError(f"width must be >= 2, got {self.width}")
+        if self.epochs < 1 or self.batch_size < 1 or self.predict_batch < 1:
+            raise ConfigError("epochs, batch_size and predict_batch must be >= 1")
+        if not self.lr > 0:
+            raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if not 0 < self.holdout_frac < 0.5:
+            raise ConfigError(f"holdout_frac must be in (0, 0.5), got {self.holdout_frac}")
+        if self.patience < 1:
+            raise ConfigError(f"patience must be >= 1, got {self.patience}")
+
+
+LOCALISE_PRESETS: dict[str, dict[str, Any]] = {
+    "smoke": {"width": 8, "epochs": 3, "patience": 3},
+    "quick": {},
+    "paper": {"width": 16, "epochs": 80, "patience": 15, "lr": 2e-3},
+}
+
+
+def resolve_localise_config(preset: str = "quick", overrides: list[str] | None = None,
+                            yaml_path: str | None = None) -> LocaliserConfig:
+    return resolve(LocaliserConfig, LOCALISE_PRESETS, preset, yaml_path, overrides)

@@ -1,0 +1,12 @@
+"""Radio-visual self-supervised pretraining: MCL (paper Eq. 1), SCL, CL and CLIP (LIP-Loc).
+
+Public API: ``run_pretrain(data, method, out, ...)`` and ``load_backbones(run)``;
+tensors conventions in ``pretrain.data``, feature geometry in ``pretrain.backbones``.
+torch is imported lazily (inside the functions), so importing this package is cheap.
+"""
+
+from .config import METHODS, PRETRAIN_PRESETS, PretrainConfig, resolve_pretrain_config
+from .train import load_backbones, run_pretrain
+
+__all__ = ["METHODS", "PRETRAIN_PRESETS", "PretrainConfig", "resolve_pretrain_config", "load_backbones",
+           "run_pretrain"]

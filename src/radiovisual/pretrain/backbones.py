@@ -1,0 +1,90 @@
+"""Spatial backbones f_theta: input [B, c_in, H, W] -> features [B, C, h, w] (no global pooling).
+
+Radio (c_in=1, a dB heatmap [range x azimuth]) and vision (c_in=3, RGB) share one plain
+conv design so both emit the same C per spatial bin, as the cross-modal attention of
+paper Eqs. 2-3 correlates them bin by bin.
+
+Design choices (why):
+* GroupNorm, not BatchNorm: per-sample statistics, so a DDP run equals a single process
+  on the same global batch, and MoCo needs no shuffle-BN.
+* Optional coordinate channels (normalised row/col in [-1, 1]) appended to the input:
+  the contrastive pairing signal is *where* the target is (range/azimuth in radio,
+  pixel position in vision); coordinates let pooled features keep that information.
+* The last layer is a linear 1x1 conv: features are signed, suited to dot-product attention.
+
+Geometry: every stride-2 layer is a 3x3 conv with padding 1, whose output bin i is
+centred on input index 2*i. Hence with ``s = 2**len(widths)``, feature bin (i, j) is
+centred on input pixel/bin (s*i, s*j) (centre offset 0), and h = ceil(H/s), w = ceil(W/s).
+Map a feature bin back with ``input = stride * bin + offset`` (see ``feature_geometry``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def _block(cin: int, cout: int, stride: int, groups: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
+                         nn.GroupNorm(min(groups, cout), cout), nn.ReLU(inplace=True))
+
+
+class SpatialBackbone(nn.Module):
+    """[B, in_channels, H, W] -> [B, channels, ceil(H/s), ceil(W/s)], s = 2**len(widths)."""
+
+    def __init__(self, in_channels: int, channels: int = 32, widths: tuple[int, ...] = (16, 32),
+                 blocks: int = 1, coord_channels: bool = True, groups: int = 8):
+        super().__init__()
+        self.in_channels = in_channels
+        self.channels = channels
+        self.coord_channels = coord_channels
+        self.n_down = len(widths)
+        layers: list[nn.Module] = []
+        c = in_channels + (2 if coord_channels else 0)
+        for w in widths:
+            layers.append(_block(c, w, 2, groups))
+            c = w
+        for _ in range(blocks):
+            layers.append(_block(c, c, 1, groups))
+        layers.append(nn.Conv2d(c, channels, 1))
+        self.net = nn.Sequential(*layers)
+
+    @property
+    def stride(self) -> tuple[int, int]:
+        s = 2 ** self.n_down
+        return (s, s)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"expected [B, {self.in_channels}, H, W], got {tuple(x.shape)}")
+        if self.coord_channels:
+            B, _, H, W = x.shape
+            yy = torch.linspace(-1, 1, H, device=x.device, dtype=x.dtype).view(1, 1, H, 1).expand(B, 1, H, W)
+            xx = torch.linspace(-1, 1, W, device=x.device, dtype=x.dtype).view(1, 1, 1, W).expand(B, 1, H, W)
+            x = torch.cat([x, yy, xx], dim=1)
+        return self.net(x)
+
+
+def build_backbones(bcfg: Any) -> tuple[SpatialBackbone, SpatialBackbone]:
+    """(radio f_theta_r: 1 channel, vision f_theta_v: 3 channels) from a ``BackboneConfig``."""
+    kw = dict(channels=bcfg.channels, widths=tuple(bcfg.widths), blocks=bcfg.blocks,
+              coord_channels=bcfg.coord_channels, groups=bcfg.groups)
+    return SpatialBackbone(1, **kw), SpatialBackbone(3, **kw)
+
+
+def feature_geometry(backbone: SpatialBackbone, input_hw: tuple[int, int]) -> dict[str, tuple]:
+    """Feature grid of ``backbone`` on an input of ``input_hw``.
+
+    Returns ``stride`` (sy, sx) [input px per feature bin], ``offset`` (oy, ox) [input px]
+    and ``out_hw`` (h, w); feature bin (i, j) is centred on input (sy*i + oy, sx*j + ox).
+    """
+    sy, sx = backbone.stride
+    H, W = input_hw
+    return {"stride": (sy, sx), "offset": (0.0, 0.0), "out_hw": (-(-H // sy), -(-W // sx))}
+
+
+def feature_stride(backbone: SpatialBackbone, input_hw: tuple[int, int]) -> tuple[int, int]:
+    """(sy, sx): input pixels/bins per feature bin; bin centres at ``s * index`` (offset 0)."""
+    return feature_geometry(backbone, input_hw)["stride"]

@@ -1,0 +1,133 @@
+"""Pretraining configuration: frozen dataclasses + presets (smoke / quick / paper).
+
+Resolve with ``resolve_pretrain_config(method, preset, overrides=[...])``. The resolved
+config (method and seed included) is written to ``RUN/config.json`` and every checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import resolve
+from ..errors import ConfigError
+
+METHODS = ("mcl", "scl", "cl", "clip")
+MASKED_METHODS = ("mcl", "scl")
+
+
+@dataclass(frozen=True)
+class BackboneConfig:
+    """Both backbones: ``len(widths)`` stride-2 conv stages, then ``blocks`` 3x3 convs, then 1x1 -> C."""
+
+    channels: int = 32                  # C: feature size per spatial bin (same for radio and vision)
+    widths: tuple[int, ...] = (16, 32)  # one stride-2 stage each -> total stride 2**len(widths)
+    blocks: int = 1                     # extra stride-1 3x3 convs at the output resolution
+    coord_channels: bool = True         # append normalised (row, col) inputs so features know "where"
+    groups: int = 8                     # GroupNorm groups (per-sample norm: no BN cross-rank coupling)
+
+    def validate(self) -> None:
+        if self.channels < 2 or not self.widths or min(self.widths) < 1 or self.blocks < 0:
+            raise ConfigError("backbone.channels must be >= 2, backbone.widths non-empty and >= 1, blocks >= 0")
+        for w in self.widths:
+            if w % self.groups:
+                raise ConfigError(f"backbone.widths ({w}) must be divisible by backbone.groups ({self.groups})")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    temperature: float = 0.1       # tau in sim(x, y) = x.y / tau (mcl, cl, scl) and CLIP's initial tau
+    queue_size: int = 1024         # K negatives per modality (mcl, cl)
+    momentum: float = 0.99         # EMA coefficient of the key backbones/projectors
+    proj_hidden: int = 128         # 2-layer MLP projector: C -> hidden -> dim
+    proj_dim: int = 64
+    mask_pad_px: int = 0           # + dilates, - erodes the target mask [image pixels]
+    mask_source: str = "mask"      # "mask" (per-pixel) or "bbox" (filled box), for masked methods
+    radio_pool: str = "mean"       # how the radio projector collapses C x h x w: "mean" or "max"
+    learn_temperature: bool = True  # clip: learnable logit scale (LIP-Loc/CLIP)
+
+    def validate(self) -> None:
+        if not 0 < self.temperature <= 10:
+            raise ConfigError(f"loss.temperature must be in (0, 10], got {self.temperature}")
+        if self.queue_size < 1:
+            raise ConfigError("loss.queue_size must be >= 1")
+        if not 0 <= self.momentum < 1:
+            raise ConfigError(f"loss.momentum must be in [0, 1), got {self.momentum}")
+        if self.proj_hidden < 1 or self.proj_dim < 1:
+            raise ConfigError("loss.proj_hidden and loss.proj_dim must be >= 1")
+        if self.mask_source not in ("mask", "bbox"):
+            raise ConfigError(f"loss.mask_source must be 'mask' or 'bbox', got {self.mask_source!r}")
+        if self.radio_pool not in ("mean", "max"):
+            raise ConfigError(f"loss.radio_pool must be 'mean' or 'max', got {self.radio_pool!r}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    batch_size: int = 64           # GLOBAL batch (split evenly over ranks)
+    epochs: int = 10
+    max_steps: int = 0             # > 0 caps the number of optimiser steps
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 20
+    amp: bool = True               # bf16 autocast, CUDA only (ignored on CPU)
+    num_workers: int = 0           # DataLoader workers (spawn context) for the lazy zarr path
+    in_memory: bool = True         # hold the train split in RAM (else lazy per-worker zarr reads)
+    ckpt_every: int = 100          # steps between periodic checkpoints
+    log_every: int = 10            # steps between JSONL metric lines
+    threads: int = 0               # torch intra-op threads (0: leave as is)
+
+    def validate(self) -> None:
+        if self.batch_size < 2:
+            raise ConfigError("train.batch_size must be >= 2 (contrastive losses need negatives)")
+        if self.epochs < 1 or self.max_steps < 0:
+            raise ConfigError("train.epochs must be >= 1 and train.max_steps >= 0")
+        if not self.lr > 0 or self.weight_decay < 0 or self.warmup_steps < 0:
+            raise ConfigError("train.lr must be > 0, weight_decay and warmup_steps >= 0")
+        if self.num_workers < 0 or self.ckpt_every < 1 or self.log_every < 1 or self.threads < 0:
+            raise ConfigError("train.num_workers >= 0, ckpt_every >= 1, log_every >= 1, threads >= 0 required")
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    method: str = "mcl"
+    seed: int = 0
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self) -> None:
+        if self.method not in METHODS:
+            raise ConfigError(f"unknown method '{self.method}' (choose from {', '.join(METHODS)})")
+        for part in (self.backbone, self.loss, self.train):
+            part.validate()
+
+
+PRETRAIN_PRESETS: dict[str, dict[str, Any]] = {
+    # seconds, for tests: tiny nets, a few dozen steps
+    "smoke": {
+        "backbone": {"channels": 16, "widths": [8, 16], "blocks": 1},
+        "loss": {"queue_size": 64, "proj_hidden": 32, "proj_dim": 16},
+        "train": {"batch_size": 16, "epochs": 8, "lr": 3e-3, "warmup_steps": 5, "ckpt_every": 10,
+                  "log_every": 1},
+    },
+    # 2 CPU cores, ~1200 train pairs (radar 128x64, image 96x128): ~2-4 min
+    "quick": {},
+    # GPU: wider/deeper nets, bigger C, batch and queue, more epochs
+    "paper": {
+        "backbone": {"channels": 128, "widths": [32, 64, 128], "blocks": 3, "groups": 16},
+        "loss": {"queue_size": 8192, "proj_hidden": 512, "proj_dim": 128, "momentum": 0.999},
+        "train": {"batch_size": 256, "epochs": 100, "lr": 1e-3, "warmup_steps": 500, "ckpt_every": 500,
+                  "log_every": 20, "num_workers": 4},
+    },
+}
+
+
+def resolve_pretrain_config(method: str | None = None, preset: str = "quick", overrides: list[str] | None = None,
+                            yaml_path: str | None = None, seed: int | None = None) -> PretrainConfig:
+    """Preset <- YAML <- (method, seed) <- --set overrides."""
+    extra: dict[str, Any] = {}
+    if method is not None:
+        extra["method"] = method
+    if seed is not None:
+        extra["seed"] = seed
+    return resolve(PretrainConfig, PRETRAIN_PRESETS, preset, yaml_path, overrides, extra)

@@ -1,0 +1,113 @@
+"""Contrastive losses as small pure functions (no state, no communication).
+
+Notation follows paper Sec. 4.1: q = query (online nets), k = key (momentum nets),
+sim(x, y) = x.y / tau on L2-normalised vectors. B = local batch, G = global batch
+(all ranks), K = queue length, D = embedding size, C = backbone channels, n = spatial bin.
+Distributed callers pass their local queries with globally gathered keys and ``offset`` =
+index of their first local sample in the global batch; with one process offset = 0.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def info_nce_queue(q: torch.Tensor, k_pos: torch.Tensor, k_neg: torch.Tensor, tau: float) -> torch.Tensor:
+    """One-sided MoCo InfoNCE, paper Sec. 4.1 L_c(q, k+, k-).
+
+    q [B, D], k_pos [B, D] (row i is q_i's true match), k_neg [K, D] (false matches);
+    all L2-normalised. Returns the mean over B of
+    -log( e^{q.k+/tau} / (e^{q.k+/tau} + sum_i e^{q.k_i-/tau}) ).
+    """
+    pos = (q * k_pos).sum(dim=1, keepdim=True)           # [B, 1]
+    neg = q @ k_neg.t()                                  # [B, K]
+    logits = torch.cat([pos, neg], dim=1) / tau          # [B, 1+K]
+    target = torch.zeros(q.shape[0], dtype=torch.long, device=q.device)
+    return F.cross_entropy(logits, target)
+
+
+def mcl_loss(q_r: torch.Tensor, q_v: torch.Tensor, k_r: torch.Tensor, k_v: torch.Tensor,
+             queue_r: torch.Tensor, queue_v: torch.Tensor, tau: float
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Bidirectional masked contrastive loss, paper Eq. 1: L = (L^{v~->r} + L^{r->v~}) / 2.
+
+    q_r, q_v, k_r, k_v [B, D]; queue_r, queue_v [K, D] (negatives, per modality).
+    L^{v~->r} = L_c(q^r, k^{v~+}, k^{v~-}) scores each radar query against masked-vision keys;
+    L^{r->v~} = L_c(q^{v~}, k^{r+}, k^{r-}) the reverse. With unmasked vision this is CL.
+    Returns (loss, L^{v~->r}, L^{r->v~}).
+    """
+    l_vr = info_nce_queue(q_r, k_v, queue_v, tau)
+    l_rv = info_nce_queue(q_v, k_r, queue_r, tau)
+    return (l_vr + l_rv) / 2, l_vr, l_rv
+
+
+def max_attention_similarity(v: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """s[i, j] = max_n <v_i, r_{j,n}>: vision embedding i against radio spatial map j.
+
+    v [Bv, C] (normalised), r [Br, C, h, w] (normalised along C per bin) -> [Bv, Br].
+    """
+    att = torch.einsum("ic,jcn->ijn", v, r.flatten(2))  # [Bv, Br, h*w] cross-modal attention maps
+    return att.amax(dim=2)
+
+
+def symmetric_infonce(sim_vr: torch.Tensor, sim_rv: torch.Tensor, scale: torch.Tensor | float,
+                      offset: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Batched symmetric InfoNCE over in-batch pairs (CLIP / LIP-Loc): positives on the diagonal.
+
+    sim_vr [B, G]: local vision i vs all radio j; sim_rv [B, G]: local radio j vs all vision i;
+    the true match of local row b is global column offset + b. scale = 1/tau.
+    Returns ((L_vr + L_rv) / 2, L_vr, L_rv).
+    """
+    target = offset + torch.arange(sim_vr.shape[0], device=sim_vr.device)
+    l_vr = F.cross_entropy(sim_vr * scale, target)
+    l_rv = F.cross_entropy(sim_rv * scale, target)
+    return (l_vr + l_rv) / 2, l_vr, l_rv
+
+
+def scl_loss(v_local: torch.Tensor, r_all: torch.Tensor, v_all: torch.Tensor, r_local: torch.Tensor,
+             tau: float, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Spatial contrastive learning (SCL), our definition after Afouras et al. (ECCV 2020, CVPR 2022).
+
+    With v~_i = normalised masked-average visual embedding of pair i and r_{j,n} the normalised
+    radio feature of pair j at spatial bin n in Omega, the pair score is the maximum of the
+    cross-modal attention map, s_ij = max_n <v~_i, r_{j,n}> (cf. paper Eqs. 2-3), and
+
+        L_SCL = -1/(2B) sum_i [ log softmax_j(s_ij / tau)_i + log softmax_j(s_ji / tau)_i ],
+
+    i.e. a symmetric InfoNCE whose negatives are the other in-batch pairs (radio maps that do
+    not contain the target and vision crops whose target is elsewhere). Only the best-matching
+    bin of each radio map receives gradient, which trains spatial attention directly.
+    v_local [B, C], r_local [B, C, h, w]; v_all [G, C], r_all [G, C, h, w] (gathered).
+    """
+    sim_vr = max_attention_similarity(v_local, r_all)        # [B, G]
+    sim_rv = max_attention_similarity(v_all, r_local).t()    # [B, G]
+    return symmetric_infonce(sim_vr, sim_rv, 1.0 / tau, offset)
+
+
+def clip_loss(v_local: torch.Tensor, r_all: torch.Tensor, v_all: torch.Tensor, r_local: torch.Tensor,
+              logit_scale: torch.Tensor, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """LIP-Loc/CLIP batched loss: v [*, D], r [*, D] normalised; logit_scale = log(1/tau) (learnable)."""
+    scale = logit_scale.exp()
+    return symmetric_infonce(v_local @ r_all.t(), r_local @ v_all.t(), scale, offset)
+
+
+def masked_mean_pool(feat: torch.Tensor, gamma: torch.Tensor | None, stride: tuple[int, int]) -> torch.Tensor:
+    """Masked-average pooling of spatial features over the target mask.
+
+    feat [B, C, h, w]; gamma [B, 1, H, W] in [0, 1] (None: plain mean) -> [B, C].
+    gamma is area-averaged onto the feature grid with windows centred on the bin centres
+    (input px s*i, see ``backbones``), giving per-bin weights w_n; pooled = sum w_n f_n / sum w_n.
+    """
+    if gamma is None:
+        return feat.mean(dim=(2, 3))
+    w = mask_to_grid(gamma, feat.shape[-2:], stride).to(feat.dtype)   # [B, 1, h, w]
+    return (feat * w).sum(dim=(2, 3)) / w.sum(dim=(2, 3)).clamp_min(1e-6)
+
+
+def mask_to_grid(gamma: torch.Tensor, out_hw: tuple[int, int], stride: tuple[int, int]) -> torch.Tensor:
+    """[B, 1, H, W] -> [B, 1, h, w]: fraction of each feature bin's window covered by gamma."""
+    sy, sx = stride
+    g = F.pad(gamma, (sx // 2, sx, sy // 2, sy))
+    g = F.avg_pool2d(g, kernel_size=(sy, sx), stride=(sy, sx))
+    return g[..., : out_hw[0], : out_hw[1]]

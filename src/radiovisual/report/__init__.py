@@ -1,0 +1,1 @@
+"""Report figures (``plots``) and the Markdown/HTML renderer (``render``)."""

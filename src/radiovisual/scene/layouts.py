@@ -1,0 +1,294 @@
+"""Scenario layouts (parking lot, suburban street, street canyon) -> ``World``.
+
+Everything random is drawn from the ``rng`` passed in, so (cfg, seed) fixes the scene.
+World frame as in ``scene.world``: radar at (0, 0, h) looking along +x with a downtilt;
+world +y is to the radar's LEFT (dataset x_right = -y).
+
+Geometry is kept inside the radar's range window and inside the azimuth sector both
+sensors see (radar FOV and camera HFOV, minus a margin), so the target is always in view
+and shares the range window with clutter (parked cars, walls), which makes the label
+problem real. The target lane is kept clear: nothing stands between the radar and the
+target's lane except cars lower than the line of sight from the mast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .cars import N_BASE_MODELS, cached_ply, car_model, write_car_meshes
+from .meshes import box
+from .world import Body, Part, World, world_to_radar_polar
+
+# Linear-RGB car paints (white, silver, black, red, blue, green, yellow, grey, orange, navy, beige, teal)
+PAINTS = np.array([
+    (0.80, 0.80, 0.78), (0.45, 0.46, 0.48), (0.02, 0.02, 0.025), (0.55, 0.03, 0.03),
+    (0.04, 0.12, 0.50), (0.03, 0.22, 0.06), (0.75, 0.60, 0.04), (0.18, 0.18, 0.19),
+    (0.80, 0.25, 0.02), (0.02, 0.04, 0.15), (0.55, 0.45, 0.30), (0.03, 0.30, 0.30)])
+GLASS_RGB = (0.02, 0.025, 0.03)
+WHEEL_RGB = (0.01, 0.01, 0.01)
+MATERIAL_RGB = {"itu_concrete": (0.35, 0.35, 0.34), "itu_brick": (0.40, 0.12, 0.08),
+                "itu_wood": (0.35, 0.22, 0.12), "itu_glass": (0.10, 0.14, 0.18),
+                "itu_metal": (0.50, 0.50, 0.52), "itu_medium_dry_ground": (0.12, 0.12, 0.12)}
+AZ_MARGIN_DEG = 8.0   # keep the whole car this far inside the narrower sensor FOV
+TARGET_HEIGHT_FOR_RANGE = 0.75  # [m] representative target height for range checks
+
+
+def _sector(cfg) -> tuple[float, float, float]:
+    """(max |azimuth| [rad], min slant range [m], max slant range [m]) usable for the target."""
+    half = min(cfg.radio.azimuth_fov_deg / 2.0, cfg.camera.hfov_deg / 2.0) - AZ_MARGIN_DEG
+    return np.deg2rad(max(half, 5.0)), cfg.radio.range_min_m, cfg.radio.range_max_m
+
+
+def _in_window(cfg, radar: np.ndarray, xy: np.ndarray, half_len: float, margin_m: float = 1.0) -> np.ndarray:
+    """Boolean [N]: footprint centres xy [N,2] whose car (half length) lies in the sector."""
+    amax, rmin, rmax = _sector(cfg)
+    pts = np.concatenate([xy, np.full((len(xy), 1), TARGET_HEIGHT_FOR_RANGE)], axis=1)
+    rp = world_to_radar_polar(pts, radar)
+    return ((rp[:, 0] >= rmin + half_len + margin_m) & (rp[:, 0] <= rmax - half_len - margin_m)
+            & (np.abs(rp[:, 1]) <= amax))
+
+
+def _static(name: str, kind: str, cache: Path, meshes: list[tuple[tuple[np.ndarray, np.ndarray], str]],
+            size: tuple[float, float, float], pos: tuple[float, float], yaw: float = 0.0) -> Body:
+    parts = [Part(str(cached_ply(cache, f"{kind}-{mat}", v, f)), mat, MATERIAL_RGB.get(mat, (0.3, 0.3, 0.3)))
+             for (v, f), mat in meshes]
+    return Body(name=name, kind=kind, parts=parts, size=tuple(float(s) for s in size),
+                positions=np.array([[pos[0], pos[1], 0.0]]), yaws=np.array([yaw]))
+
+
+def _building(name: str, cache: Path, rng: np.random.Generator, L: float, W: float, H: float,
+              wall: str, facade_dir: int, pos: tuple[float, float], glass: bool = True,
+              kind: str = "building") -> Body:
+    """A box building (length along x, width along y) with a glass band on one facade.
+
+    ``facade_dir`` is the local axis the glazed facade faces: 0 = -x (towards the radar),
+    +1 = +y, -1 = -y.
+    """
+    meshes = [(box(L, W, H), wall)]
+    if glass:
+        t = 0.05
+        z0 = 0.25 * H
+        gh = 0.5 * H
+        if facade_dir == 0:
+            meshes.append((box(t, 0.8 * W, gh, z0=z0, center_xy=(-L / 2 - t / 2, 0.0)), "itu_glass"))
+        else:
+            meshes.append((box(0.8 * L, t, gh, z0=z0, center_xy=(0.0, facade_dir * (W / 2 + t / 2))), "itu_glass"))
+    size = (L + 0.1, W + 0.1, H)
+    return _static(name, kind, cache, meshes, size, pos)
+
+
+def _car(name: str, kind: str, cache: Path, model_idx: int, paint, pos_xy, yaw: float,
+         n_frames: int = 1, velocity=(0.0, 0.0, 0.0)) -> Body:
+    parts, hull = write_car_meshes(cache, model_idx)
+    m = car_model(model_idx)
+    rgb = {"body": tuple(float(c) for c in paint), "glass": GLASS_RGB, "wheel": WHEEL_RGB}
+    mat = {"body": "itu_metal", "glass": "itu_glass", "wheel": "itu_metal"}
+    pos = np.atleast_2d(np.asarray(pos_xy, dtype=np.float64))
+    pos = np.concatenate([pos, np.zeros((len(pos), 1))], axis=1)
+    return Body(name=name, kind=kind, parts=[Part(str(p), mat[r], rgb[r]) for p, r in parts],
+                size=m.size, positions=pos, yaws=np.full(len(pos), float(yaw)),
+                velocity=tuple(float(v) for v in velocity), radar_target=True, hull_mesh=str(hull))
+
+
+def _ground(cache: Path, x0: float, x1: float, half_w: float, mat: str) -> Body:
+    v, f = box(x1 - x0, 2 * half_w, 0.1, z0=-0.1, center_xy=((x0 + x1) / 2, 0.0))
+    return _static("ground", "ground", cache, [((v, f), mat)], (x1 - x0, 2 * half_w, 0.1), (0.0, 0.0))
+
+
+def _models(cfg, rng: np.random.Generator, n: int) -> np.ndarray:
+    return rng.integers(0, max(1, cfg.scene.n_car_models), size=n)
+
+
+def _speed(cfg, rng) -> float:
+    lo, hi = cfg.scene.speed_mps
+    return float(rng.uniform(lo, hi))
+
+
+def _fit_track(cfg, radar, rng, lateral_axis: int, fixed: float, half_len: float, speed: float,
+               direction: int, lo: float, hi: float) -> tuple[np.ndarray, float]:
+    """Footprint centres [T,2] of a straight constant-speed track that stays in the window.
+
+    The track runs along world axis ``1 - lateral_axis`` ... concretely: ``lateral_axis`` is the
+    axis held at ``fixed`` (0 = x fixed, motion along y; 1 = y fixed, motion along x); the moving
+    coordinate is searched in [lo, hi]. The speed is reduced if the full track cannot fit.
+    """
+    T, dt = cfg.scene.n_frames, cfg.scene.frame_dt_s
+    s = np.linspace(lo, hi, 2001)
+    xy = np.zeros((len(s), 2))
+    xy[:, lateral_axis] = fixed
+    xy[:, 1 - lateral_axis] = s
+    ok = s[_in_window(cfg, radar, xy, half_len, margin_m=0.5)]
+    if len(ok) == 0:
+        raise ValueError("no feasible target track inside the radar window; check radio.range_* and FOVs")
+    # longest contiguous feasible interval
+    step = s[1] - s[0]
+    breaks = np.where(np.diff(ok) > 1.5 * step)[0]
+    starts = np.concatenate([[0], breaks + 1])
+    ends = np.concatenate([breaks, [len(ok) - 1]])
+    k = int(np.argmax(ok[ends] - ok[starts]))
+    a, b = float(ok[starts[k]]), float(ok[ends[k]])
+    dist = speed * dt * max(T - 1, 0)
+    if dist > (b - a):
+        speed = (b - a) / max(dt * max(T - 1, 1), 1e-9)
+        dist = b - a
+    start = float(rng.uniform(a, b - dist)) if b - dist > a else a
+    track = start + np.arange(T) * speed * dt
+    if direction < 0:
+        track = start + dist - np.arange(T) * speed * dt
+    out = np.zeros((T, 2))
+    out[:, lateral_axis] = fixed
+    out[:, 1 - lateral_axis] = track
+    return out, speed
+
+
+def _parking_lot(cfg, rng, cache, radar, depth):
+    bodies = [_ground(cache, -5.0, depth + 20.0, depth + 15.0, "itu_concrete")]
+    # The lane crosses the lot in front of two rows of parked cars (nose to nose), so the
+    # radar's view of the lane is clear and the parked cars are the background clutter.
+    x_lane = float(rng.uniform(0.36, 0.45) * depth)
+    slot = 2.7  # slot width along y [m]
+    rows = [x_lane + 5.8, x_lane + 11.8]
+    cand = []
+    for xr in rows:
+        for y in np.arange(-depth, depth + 1e-6, slot):
+            cand.append((xr, y))
+    cand = np.array(cand)
+    ok = cand[_in_window(cfg, radar, cand, 2.8, margin_m=0.0)]
+    n = min(cfg.scene.n_parked, len(ok))
+    chosen = ok[np.sort(rng.choice(len(ok), size=n, replace=False))] if n else np.zeros((0, 2))
+    models = _models(cfg, rng, n + 1)
+    paints = PAINTS[rng.permutation(len(PAINTS))]
+    jit = rng.normal(0.0, cfg.scene.jitter_std_m, size=(n, 2))
+    for i, (xy, j) in enumerate(zip(chosen, jit)):
+        yaw = 0.0 if rng.random() < 0.5 else np.pi  # nose in or nose out
+        bodies.append(_car(f"parked_{i:02d}", "parked_car", cache, int(models[i]), paints[i % len(paints)],
+                           xy + j, yaw))
+    # clutter at the back: a row of buildings/walls beyond the back row
+    xb = rows[-1] + 4.0 + float(rng.uniform(2.0, 6.0))
+    y = -depth - 10.0
+    k = 0
+    while y < depth + 10.0:
+        w = float(rng.uniform(8.0, 16.0))
+        if rng.random() < 0.8:
+            wall = str(rng.choice(["itu_concrete", "itu_brick"]))
+            bodies.append(_building(f"building_{k:02d}", cache, rng, float(rng.uniform(6.0, 10.0)), w,
+                                    float(rng.uniform(4.0, 10.0)), wall, 0, (xb + 4.0, y + w / 2),
+                                    glass=bool(rng.random() < 0.6)))
+            k += 1
+        y += w + float(rng.uniform(0.0, 4.0))
+    # lamp posts (metal) behind the back row
+    for i in range(int(rng.integers(1, 4))):
+        xp = float(rows[-1] + 3.4)
+        yp = float(rng.uniform(-0.6, 0.6) * depth)
+        v, f = box(0.15, 0.15, 5.0)
+        bodies.append(_static(f"pole_{i}", "prop", cache, [((v, f), "itu_metal")], (0.15, 0.15, 5.0), (xp, yp)))
+    direction = 1 if rng.random() < 0.5 else -1  # +1: left -> right (world -y), -1: right -> left
+    model = int(models[n])
+    half_len = car_model(model).size[0] / 2
+    speed = _speed(cfg, rng)
+    # moving along y; direction +1 (left->right as the radar sees it) means decreasing world y
+    track, speed = _fit_track(cfg, radar, rng, 0, x_lane, half_len, speed, -direction, -depth, depth)
+    yaw = -np.pi / 2 if direction > 0 else np.pi / 2
+    vel = (0.0, -direction * speed, 0.0)
+    paint = PAINTS[int(rng.integers(0, len(PAINTS)))]
+    target = _car("target", "target", cache, model, paint, track, yaw, velocity=vel)
+    meta = {"lane_x_m": x_lane, "direction": "left_to_right" if direction > 0 else "right_to_left"}
+    return bodies, target, meta
+
+
+def _street(cfg, rng, cache, radar, depth, canyon: bool):
+    half_street = float(rng.uniform(6.0, 8.0) if canyon else rng.uniform(5.0, 6.5))
+    bodies = [_ground(cache, -5.0, depth + 25.0, depth + 15.0, "itu_concrete")]  # ITU ground types stop at 10 GHz
+    k = 0
+    for side in (-1, 1):
+        x = float(rng.uniform(-2.0, 3.0))
+        while x < depth + 15.0:
+            L = float(rng.uniform(10.0, 20.0) if canyon else rng.uniform(7.0, 12.0))
+            W = float(rng.uniform(10.0, 16.0) if canyon else rng.uniform(7.0, 10.0))
+            H = float(rng.uniform(15.0, 35.0) if canyon else rng.uniform(4.5, 8.0))
+            setback = 0.5 if canyon else float(rng.uniform(3.0, 7.0))
+            yc = side * (half_street + 2.5 + setback + W / 2)  # 2.5 m sidewalk
+            if canyon:
+                wall = str(rng.choice(["itu_concrete", "itu_glass", "itu_metal"], p=[0.6, 0.25, 0.15]))
+            else:
+                wall = str(rng.choice(["itu_brick", "itu_wood"]))
+            bodies.append(_building(f"building_{k:02d}", cache, rng, L, W, H, wall, -side, (x + L / 2, yc),
+                                    glass=wall != "itu_glass"))
+            k += 1
+            x += L + float(rng.uniform(0.0, 1.0) if canyon else rng.uniform(3.0, 8.0))
+    # parked cars along both kerbs, nose along the street
+    cand = []
+    for side in (-1, 1):
+        x = float(rng.uniform(2.0, 6.0))
+        while x < depth + 5.0:
+            cand.append((x, side * (half_street - 1.1)))
+            x += float(rng.uniform(5.8, 9.0))
+    cand = np.array(cand) if cand else np.zeros((0, 2))
+    ok = cand[_in_window(cfg, radar, cand, 2.8, margin_m=0.0)] if len(cand) else cand
+    n = min(cfg.scene.n_parked, len(ok))
+    chosen = ok[np.sort(rng.choice(len(ok), size=n, replace=False))] if n else np.zeros((0, 2))
+    models = _models(cfg, rng, n + 1)
+    paints = PAINTS[rng.permutation(len(PAINTS))]
+    jit = rng.normal(0.0, cfg.scene.jitter_std_m, size=(n, 2))
+    for i, (xy, j) in enumerate(zip(chosen, jit)):
+        yaw = 0.0 if xy[1] < 0 else np.pi  # drive on the right: parked with the traffic
+        bodies.append(_car(f"parked_{i:02d}", "parked_car", cache, int(models[i]), paints[i % len(paints)],
+                           xy + j, yaw))
+    direction = 1 if rng.random() < 0.5 else -1  # +1: away from the BS (+x), -1: towards it
+    # right-hand traffic; lane centre keeps ~0.7 m between the target and the parked row
+    lane_y = -direction * (half_street - 3.8 + float(np.clip(rng.normal(0.0, 0.15), -0.3, 0.3)))
+    model = int(models[n])
+    half_len = car_model(model).size[0] / 2
+    speed = _speed(cfg, rng)
+    track, speed = _fit_track(cfg, radar, rng, 1, lane_y, half_len, speed, direction, 0.0, depth + 5.0)
+    yaw = 0.0 if direction > 0 else np.pi
+    paint = PAINTS[int(rng.integers(0, len(PAINTS)))]
+    target = _car("target", "target", cache, model, paint, track, yaw, velocity=(direction * speed, 0.0, 0.0))
+    meta = {"street_half_width_m": half_street, "lane_y_m": lane_y,
+            "direction": "away" if direction > 0 else "towards"}
+    return bodies, target, meta
+
+
+def build_world(cfg, rng: np.random.Generator, cache_dir: str | Path) -> World:
+    """Draw one sequence's scene of ``cfg.scenario`` from ``rng`` (meshes cached in ``cache_dir``)."""
+    from ..errors import ConfigError
+
+    cache = Path(cache_dir)
+    h = float(cfg.scene.bs_height_m)
+    radar = np.array([0.0, 0.0, h])
+    depth = float(min(cfg.radio.range_max_m, 30.0))
+    look_at = np.array([min(15.0, 0.6 * depth), 0.0, 0.0])
+    try:
+        if cfg.scenario == "parking_lot":
+            bodies, target, meta = _parking_lot(cfg, rng, cache, radar, depth)
+        elif cfg.scenario == "suburban":
+            bodies, target, meta = _street(cfg, rng, cache, radar, depth, canyon=False)
+        elif cfg.scenario == "street_canyon":
+            bodies, target, meta = _street(cfg, rng, cache, radar, depth, canyon=True)
+        else:
+            raise ConfigError(f"unknown scenario '{cfg.scenario}'")
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    pole = box(0.3, 0.3, h - 0.3)
+    bodies.append(_static("bs_pole", "pole", cache, [(pole, "itu_metal")], (0.3, 0.3, h - 0.3), (-0.45, 0.0)))
+    bodies.append(target)
+    speed = float(np.linalg.norm(target.velocity))
+    parked = [b for b in bodies if b.kind == "parked_car"]
+    meta.update({
+        "target_speed_mps": speed,
+        "target_model": _model_name(target),
+        "parked_models": [_model_name(b) for b in parked],
+        "n_parked": len(parked),
+        "n_base_car_models": N_BASE_MODELS,
+    })
+    cam_off = np.asarray(cfg.camera.offset_m, dtype=np.float64)
+    return World(scenario=cfg.scenario, bodies=bodies, target="target", n_frames=int(cfg.scene.n_frames),
+                 frame_dt_s=float(cfg.scene.frame_dt_s), radar_position=radar, radar_look_at=look_at,
+                 camera_position=radar + cam_off, camera_look_at=look_at + cam_off, meta=meta)
+
+
+def _model_name(body: Body) -> str:
+    """Car model name, read back from the content-named hull file ``car-<name>-hull-<hash>.ply``."""
+    return Path(body.hull_mesh).name[len("car-"):].split("-hull-")[0]

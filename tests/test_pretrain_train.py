@@ -1,0 +1,133 @@
+"""Training loop on the toy store: learning, exact resume, stage reuse, lazy workers, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from radiovisual.errors import ConfigError, DatasetError
+from radiovisual.pretrain import load_backbones, run_pretrain
+
+
+def _losses(run):
+    return {d["step"]: d["loss"] for d in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())}
+
+
+@pytest.fixture(scope="module")
+def mcl_run(toy_dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("mcl") / "run"
+    return run_pretrain(toy_dataset, "mcl", out, preset="smoke", progress=False, overrides=["train.epochs=10"])
+
+
+def test_mcl_fit_reduces_loss_and_writes_run(mcl_run):
+    losses = list(_losses(mcl_run).values())
+    assert len(losses) == 30  # 48 pairs / batch 16 = 3 steps x 10 epochs, logged every step
+    assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.5
+    cfg = json.loads((mcl_run / "config.json").read_text())
+    assert cfg["method"] == "mcl" and cfg["data"]["config_fingerprint"] and cfg["config"]["loss"]["queue_size"] == 64
+    assert (mcl_run / "done.json").is_file() and (mcl_run / "checkpoint.pt").is_file()
+    first = json.loads((mcl_run / "metrics.jsonl").read_text().splitlines()[0])
+    assert {"loss", "lr", "pairs_per_s", "loss_v2r", "loss_r2v"} <= set(first)
+
+
+def test_load_backbones_spatial_same_channels(mcl_run):
+    radio, vision, cfg = load_backbones(mcl_run)
+    assert not radio.training and not vision.training
+    fr = radio(torch.zeros(2, 1, 32, 32))
+    fv = vision(torch.zeros(2, 3, 48, 64))
+    assert fr.shape == (2, 16, 8, 8) and fv.shape == (2, 16, 12, 16)
+    assert cfg["stride"] == [4, 4] and cfg["offset"] == [0.0, 0.0] and cfg["method"] == "mcl"
+
+
+def test_done_run_is_reused_and_mismatch_refused(mcl_run, toy_dataset):
+    stamp = (mcl_run / "checkpoint.pt").stat().st_mtime_ns
+    assert run_pretrain(toy_dataset, "mcl", mcl_run, preset="smoke", progress=False,
+                        overrides=["train.epochs=10"]) == mcl_run
+    assert (mcl_run / "checkpoint.pt").stat().st_mtime_ns == stamp
+    with pytest.raises(ConfigError, match="different config"):
+        run_pretrain(toy_dataset, "mcl", mcl_run, preset="smoke", progress=False)
+
+
+def test_resume_after_interruption_matches_uninterrupted(toy_dataset, tmp_path):
+    sets = ["train.epochs=6", "train.ckpt_every=6"]
+    full = run_pretrain(toy_dataset, "mcl", tmp_path / "full", preset="smoke", progress=False, overrides=sets)
+    part = tmp_path / "part"
+    run_pretrain(toy_dataset, "mcl", part, preset="smoke", progress=False, overrides=sets, stop_after=9)
+    assert not (part / "done.json").exists() and max(_losses(part)) == 9  # crashed after step 9, ckpt at 6
+    run_pretrain(toy_dataset, "mcl", part, preset="smoke", progress=False, overrides=sets)
+    a, b = _losses(full), _losses(part)
+    assert sorted(a) == sorted(b) == list(range(1, 19))
+    for s in range(7, 19):
+        assert abs(a[s] - b[s]) < 1e-5, (s, a[s], b[s])
+
+
+@pytest.mark.parametrize("method", ["scl", "cl", "clip"])
+def test_other_methods_train(toy_dataset, tmp_path, method):
+    run = run_pretrain(toy_dataset, method, tmp_path / method, preset="smoke", progress=False,
+                       overrides=["train.max_steps=6"])
+    losses = list(_losses(run).values())
+    assert len(losses) == 6 and all(np.isfinite(losses))
+    radio, vision, _ = load_backbones(run)
+    assert radio(torch.zeros(1, 1, 32, 32)).shape[1] == vision(torch.zeros(1, 3, 48, 64)).shape[1]
+
+
+def test_lazy_spawn_workers_match_in_memory(toy_dataset, tmp_path):
+    base = ["train.max_steps=3"]
+    mem = run_pretrain(toy_dataset, "mcl", tmp_path / "mem", preset="smoke", progress=False, overrides=base)
+    lazy = run_pretrain(toy_dataset, "mcl", tmp_path / "lazy", preset="smoke", progress=False,
+                        overrides=base + ["train.in_memory=false", "train.num_workers=1"])
+    a, b = _losses(mem), _losses(lazy)
+    assert sorted(a) == [1, 2, 3] and all(abs(a[s] - b[s]) < 1e-5 for s in a)
+
+
+def _store(path, split_arrays):
+    from radiovisual.dataset.format import create_root, mark_complete, write_split
+
+    root = create_root(path, {"range_bins_m": [1.0], "azimuth_bins_rad": [0.0], "config": {}})
+    write_split(root, "train", split_arrays)
+    mark_complete(root)
+    return path
+
+
+def _toy_arrays(n=32):
+    from radiovisual.dataset.toy import make_toy_split
+
+    a = make_toy_split(n, 0)
+    a.pop("_range_bins"), a.pop("_az_bins")
+    return a
+
+
+def test_bad_inputs_give_one_clear_error(toy_dataset, tmp_path):
+    with pytest.raises(ConfigError, match="unknown method"):
+        run_pretrain(toy_dataset, "byol", tmp_path / "a", preset="smoke", progress=False)
+    with pytest.raises(ConfigError, match="multiple of the global batch"):
+        run_pretrain(toy_dataset, "mcl", tmp_path / "b", preset="smoke", progress=False,
+                     overrides=["loss.queue_size=40"])
+    arr = _toy_arrays()
+    arr["mask"][:] = False
+    with pytest.raises(DatasetError, match="non-empty target mask"):
+        run_pretrain(_store(tmp_path / "nomask.zarr", arr), "mcl", tmp_path / "c", preset="smoke", progress=False)
+    arr = _toy_arrays()
+    arr["mask"] = arr["mask"][:, :40]
+    with pytest.raises(DatasetError, match="mismatched shapes"):
+        run_pretrain(_store(tmp_path / "shape.zarr", arr), "mcl", tmp_path / "d", preset="smoke", progress=False)
+    from radiovisual.dataset.format import create_root, write_split
+
+    root = create_root(tmp_path / "inc.zarr", {"config": {}})
+    write_split(root, "train", _toy_arrays())
+    with pytest.raises(DatasetError, match="incomplete"):
+        run_pretrain(tmp_path / "inc.zarr", "mcl", tmp_path / "e", preset="smoke", progress=False)
+
+
+def test_cli_reports_errors_in_one_line(toy_dataset, tmp_path, capsys):
+    from radiovisual.cli.main import main
+
+    rc = main(["pretrain", str(toy_dataset), "--method", "nope", "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc != 0 and len(err) == 1 and "unknown method" in err[0]
+    rc = main(["pretrain", str(toy_dataset), "--method", "clip", "--out", str(tmp_path / "y"), "--preset", "smoke",
+               "--no-progress", "--set", "train.max_steps=2"])
+    assert rc == 0 and (tmp_path / "y" / "done.json").is_file()
