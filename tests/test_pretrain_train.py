@@ -26,8 +26,10 @@ def test_mcl_fit_reduces_loss_and_writes_run(mcl_run):
     losses = list(_losses(mcl_run).values())
     assert len(losses) == 30  # 48 pairs / batch 16 = 3 steps x 10 epochs, logged every step
     assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.5
+    # below chance once the queue holds real keys: ln(K + 1) with K = 32 negatives
+    assert np.mean(losses[-5:]) < np.log(33) - 0.2
     cfg = json.loads((mcl_run / "config.json").read_text())
-    assert cfg["method"] == "mcl" and cfg["data"]["config_fingerprint"] and cfg["config"]["loss"]["queue_size"] == 64
+    assert cfg["method"] == "mcl" and cfg["data"]["config_fingerprint"] and cfg["config"]["loss"]["queue_size"] == 32
     assert (mcl_run / "done.json").is_file() and (mcl_run / "checkpoint.pt").is_file()
     first = json.loads((mcl_run / "metrics.jsonl").read_text().splitlines()[0])
     assert {"loss", "lr", "pairs_per_s", "loss_v2r", "loss_r2v"} <= set(first)
@@ -106,6 +108,9 @@ def test_bad_inputs_give_one_clear_error(toy_dataset, tmp_path):
     with pytest.raises(ConfigError, match="multiple of the global batch"):
         run_pretrain(toy_dataset, "mcl", tmp_path / "b", preset="smoke", progress=False,
                      overrides=["loss.queue_size=40"])
+    with pytest.raises(ConfigError, match="exceeds the 48 usable"):
+        run_pretrain(toy_dataset, "cl", tmp_path / "b", preset="smoke", progress=False,
+                     overrides=["loss.queue_size=48"])
     arr = _toy_arrays()
     arr["mask"][:] = False
     with pytest.raises(DatasetError, match="non-empty target mask"):

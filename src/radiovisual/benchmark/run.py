@@ -59,8 +59,6 @@ def ensure_dataset(cfg: BenchmarkConfig, data: Path, progress: bool) -> Path:
 def _selflabels(run: Path, data: Path, split: str, out: Path, refine: str) -> Path:
     from ..selflabel import run_selflabel
 
-    if out.exists():
-        return out
     return run_selflabel(run, data, split=split, out=out, refine=refine)
 
 

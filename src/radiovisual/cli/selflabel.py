@@ -15,6 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="plain i*R/h rescaling instead of the backbone's receptive-field centres")
     p.add_argument("--range-shift-m", type=float, default=0.0,
                    help="physical-prior range shift [m] (visible face -> body centre), off by default")
+    p.add_argument("--normalize", action="store_true",
+                   help="L2-normalise per-bin features before the correlation (cosine attention)")
     p.add_argument("--export-attention", type=int, default=16, help="attention maps to store for the report")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--no-progress", action="store_true")
@@ -28,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         raise RadiovisualError("--batch-size must be >= 1 and --export-attention >= 0")
     out = run_selflabel(args.run, args.data, split=args.split, out=args.out, refine=args.refine,
                         calibrate=not args.no_calibrate, export_attention=args.export_attention,
-                        batch_size=args.batch_size, range_shift_m=args.range_shift_m,
+                        batch_size=args.batch_size, range_shift_m=args.range_shift_m, normalize=args.normalize,
                         progress=not args.no_progress)
     attrs = dict(open_labels(out).attrs)
     lab = load_labels(out)

@@ -39,6 +39,13 @@ class RadioConfig:
     scattering_coefficient: float = 0.4
     rcs_max_depth: int = 1
     rcs_samples_per_sp: int = 1000
+    # Static clutter is re-solved every frame (exact: the moving target shadows it) or once per
+    # sequence (about 40% less ray tracing; strong bins change by <= 0.22 dB at the 95th percentile).
+    clutter_every_frame: bool = True
+    # Sionna bakes the ray-sampling seed into compiled kernels: each new seed costs ~1 s of JIT per
+    # solver, so sequences draw their solver seed from a small pool (thermal noise is seeded per frame).
+    solver_seed_pool: int = 8
+    deterministic_solver: bool = False
     # Slow time for the range-Doppler map
     doppler_symbols: int = 64
     pri_s: float = 1e-4
@@ -169,7 +176,7 @@ SYNTH_PRESETS: dict[str, dict[str, Any]] = {
         "splits": {"train": 6, "val": 3, "test": 3},
     },
     # the CPU default of `make demo`
-    "quick": {},
+    "quick": {"radio": {"clutter_every_frame": False, "rcs_samples_per_sp": 250}},
     # paper Tab. 3: 16x16 array, 800 MHz at 28 GHz, 180 angle x 640 range bins, 24k/6k/10k
     "paper": {
         "radio": {"n_subcarriers": 640, "array_rows": 16, "array_cols": 16, "n_azimuth_bins": 180,

@@ -17,7 +17,7 @@ class LocaliserConfig:
     lr: float = 3e-3
     weight_decay: float = 1e-4
     holdout_frac: float = 0.1     # slice of TRAIN (by sequence) for model selection / early stopping
-    patience: int = 6             # epochs without held-out improvement before stopping
+    patience: int = 6             # epochs without held-out improvement before stopping (2nd half only)
     flip_augment: bool = True     # mirror azimuth (valid when azimuth bins are symmetric about 0)
     threads: int = 0              # torch CPU threads (0 = leave torch's default)
     predict_batch: int = 512

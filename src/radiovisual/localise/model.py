@@ -31,8 +31,9 @@ class Localiser(nn.Module):
         self.s2 = _block(1, w, stride=2)                      # R/2 x A/2
         self.s4 = nn.Sequential(_block(w, 2 * w, stride=2), _block(2 * w, 2 * w))    # R/4
         self.s8 = nn.Sequential(_block(2 * w, 4 * w, stride=2), _block(4 * w, 4 * w, dilation=2))  # R/8
-        self.lateral = nn.Conv2d(2 * w, 4 * w, 1)
-        self.head = nn.Sequential(nn.Conv2d(4 * w, 2 * w, 1), nn.ReLU(inplace=True), nn.Conv2d(2 * w, 3, 1))
+        self.lateral = nn.Conv2d(2 * w, 2 * w, 1)
+        self.top = nn.Conv2d(4 * w, 2 * w, 1)
+        self.head = nn.Sequential(nn.ReLU(inplace=True), nn.Conv2d(2 * w, 3, 1))
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
 
@@ -40,17 +41,21 @@ class Localiser(nn.Module):
     def normalise(x: torch.Tensor) -> torch.Tensor:
         # Per-heatmap standardisation of the dB map: removes the absolute power level (tx power,
         # path loss) so only the spatial pattern matters. Uses the input only, never labels.
-        mu = x.mean(dim=(2, 3), keepdim=True)
-        sd = x.std(dim=(2, 3), keepdim=True).clamp_min(1e-3)
-        return (x - mu) / sd
+        return F.layer_norm(x, x.shape[-2:], eps=1e-3)  # one fused pass: (x - mean) / std
 
     def score_map(self, x: torch.Tensor) -> torch.Tensor:
         """[B,1,R,A] -> [B,3,h,w] (logit, row offset, col offset) on the stride-4 grid."""
         x = self.normalise(x)
         a = self.s4(self.s2(x))
-        b = self.s8(a)
-        b = F.interpolate(b, scale_factor=2.0, mode="nearest")[..., :a.shape[-2], :a.shape[-1]]
-        return self.head(b + self.lateral(a))
+        b = self.top(self.s8(a))
+        a = self.lateral(a)
+        B, C, h, w = a.shape
+        if (h, w) == (2 * b.shape[-2], 2 * b.shape[-1]):
+            # nearest-neighbour 2x upsampling of b fused into the add by broadcasting (no copy of b)
+            up = a.view(B, C, h // 2, 2, w // 2, 2) + b[:, :, :, None, :, None]
+            return self.head(up.view(B, C, h, w))
+        b = F.interpolate(b, scale_factor=2.0, mode="nearest")[..., :h, :w]
+        return self.head(a + b)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.score_map(x)

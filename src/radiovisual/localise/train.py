@@ -175,7 +175,8 @@ def train_localiser(data: str | Path, labels: Any, out: str | Path, preset: str 
             epochs.set_postfix(train=f"{tot / len(perm):.4f}", hold=f"{hl:.4f}")
         save_checkpoint(ckpt, {"key": key, "model": model.state_dict(), "opt": opt.state_dict(),
                                "sched": sched.state_dict(), "best_model": best_sd, "state": json.dumps(state)})
-        if state["bad"] >= cfg.patience:
+        # early stopping only once the one-cycle LR has come down (the high-LR phase is noisy)
+        if state["bad"] >= cfg.patience and ep + 1 >= cfg.epochs // 2:
             break
 
     if best_sd is None:  # holdout loss never finite: keep the last weights rather than nothing

@@ -37,14 +37,16 @@ class BackboneConfig:
 @dataclass(frozen=True)
 class LossConfig:
     temperature: float = 0.1       # tau in sim(x, y) = x.y / tau (mcl, cl, scl) and CLIP's initial tau
-    queue_size: int = 1024         # K negatives per modality (mcl, cl)
+    queue_size: int = 256          # K negatives per modality (mcl, cl); keep K + batch well below N train
     momentum: float = 0.99         # EMA coefficient of the key backbones/projectors
     proj_hidden: int = 128         # 2-layer MLP projector: C -> hidden -> dim
     proj_dim: int = 64
+    proj_norm: bool = True         # global-batch BatchNorm in the projector's hidden layer
     mask_pad_px: int = 0           # + dilates, - erodes the target mask [image pixels]
     mask_source: str = "mask"      # "mask" (per-pixel) or "bbox" (filled box), for masked methods
     radio_pool: str = "mean"       # how the radio projector collapses C x h x w: "mean" or "max"
     learn_temperature: bool = True  # clip: learnable logit scale (LIP-Loc/CLIP)
+    shared_projector: bool = False  # mcl/cl: one g for both modalities (g_r = g_v) to align feature spaces
 
     def validate(self) -> None:
         if not 0 < self.temperature <= 10:
@@ -106,7 +108,7 @@ PRETRAIN_PRESETS: dict[str, dict[str, Any]] = {
     # seconds, for tests: tiny nets, a few dozen steps
     "smoke": {
         "backbone": {"channels": 16, "widths": [8, 16], "blocks": 1},
-        "loss": {"queue_size": 64, "proj_hidden": 32, "proj_dim": 16},
+        "loss": {"queue_size": 32, "proj_hidden": 32, "proj_dim": 16},
         "train": {"batch_size": 16, "epochs": 8, "lr": 3e-3, "warmup_steps": 5, "ckpt_every": 10,
                   "log_every": 1},
     },
@@ -115,9 +117,9 @@ PRETRAIN_PRESETS: dict[str, dict[str, Any]] = {
     # GPU: wider/deeper nets, bigger C, batch and queue, more epochs
     "paper": {
         "backbone": {"channels": 128, "widths": [32, 64, 128], "blocks": 3, "groups": 16},
-        "loss": {"queue_size": 8192, "proj_hidden": 512, "proj_dim": 128, "momentum": 0.999},
+        "loss": {"queue_size": 4096, "proj_hidden": 512, "proj_dim": 128, "momentum": 0.999},
         "train": {"batch_size": 256, "epochs": 100, "lr": 1e-3, "warmup_steps": 500, "ckpt_every": 500,
-                  "log_every": 20, "num_workers": 4},
+                  "log_every": 20, "num_workers": 4, "in_memory": False},
     },
 }
 

@@ -26,9 +26,31 @@ from .backbones import build_backbones
 from .losses import clip_loss, masked_mean_pool, mcl_loss, scl_loss
 
 
-def projector(c: int, hidden: int, out: int) -> nn.Sequential:
-    """2-layer MLP projector head g_theta (MoCo v2 style: Linear-ReLU-Linear)."""
-    return nn.Sequential(nn.Linear(c, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, out))
+class GlobalBatchNorm1d(nn.Module):
+    """BatchNorm over the *global* batch (statistics gathered from all ranks, always batch statistics).
+
+    Centring/whitening the projector's hidden layer (as in MoCo v3/SimCLR heads) keeps the embeddings of
+    a freshly initialised net from sitting in one narrow cone, which otherwise stalls cross-modal MoCo
+    whose keys come from slow EMA nets. Gathering keeps DDP identical to one process.
+    """
+
+    def __init__(self, n: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(n))
+        self.bias = nn.Parameter(torch.zeros(n))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:   # x [B, n]
+        x = x.float()                                      # statistics in fp32 under autocast
+        xs = dist.gather_with_grad(x)                      # [G, n]
+        mean, var = xs.mean(0), xs.var(0, unbiased=False)
+        return (x - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
+
+
+def projector(c: int, hidden: int, out: int, norm: bool = True) -> nn.Sequential:
+    """2-layer MLP projector head g_theta: Linear-[global BN]-ReLU-Linear (MoCo v2/v3 style)."""
+    mid = [GlobalBatchNorm1d(hidden)] if norm else []
+    return nn.Sequential(nn.Linear(c, hidden), *mid, nn.ReLU(inplace=True), nn.Linear(hidden, out))
 
 
 def _pool_radio(f: torch.Tensor, how: str) -> torch.Tensor:
@@ -54,10 +76,11 @@ class MoCoMethod(nn.Module):
         self.radio_pool = cfg.loss.radio_pool
         C, L = cfg.backbone.channels, cfg.loss
         self.radio, self.vision = build_backbones(cfg.backbone)
-        self.proj_r = projector(C, L.proj_hidden, L.proj_dim)
-        self.proj_v = projector(C, L.proj_hidden, L.proj_dim)
+        self.proj_r = projector(C, L.proj_hidden, L.proj_dim, L.proj_norm)
+        self.proj_v = self.proj_r if L.shared_projector else projector(C, L.proj_hidden, L.proj_dim, L.proj_norm)
         self.radio_k, self.vision_k = copy.deepcopy(self.radio), copy.deepcopy(self.vision)
-        self.proj_r_k, self.proj_v_k = copy.deepcopy(self.proj_r), copy.deepcopy(self.proj_v)
+        self.proj_r_k = copy.deepcopy(self.proj_r)
+        self.proj_v_k = self.proj_r_k if L.shared_projector else copy.deepcopy(self.proj_v)
         for p in self._ema_modules_params(online=False):
             p.requires_grad_(False)
         K = L.queue_size
@@ -66,8 +89,10 @@ class MoCoMethod(nn.Module):
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
 
     def _pairs(self):
-        return ((self.radio, self.radio_k), (self.vision, self.vision_k),
-                (self.proj_r, self.proj_r_k), (self.proj_v, self.proj_v_k))
+        pairs = [(self.radio, self.radio_k), (self.vision, self.vision_k), (self.proj_r, self.proj_r_k)]
+        if self.proj_v is not self.proj_r:
+            pairs.append((self.proj_v, self.proj_v_k))
+        return pairs
 
     def _ema_modules_params(self, online: bool):
         for on, ema in self._pairs():
@@ -138,8 +163,8 @@ class CLIPMethod(nn.Module):
         C, L = cfg.backbone.channels, cfg.loss
         self.radio_pool = L.radio_pool
         self.radio, self.vision = build_backbones(cfg.backbone)
-        self.proj_r = projector(C, L.proj_hidden, L.proj_dim)
-        self.proj_v = projector(C, L.proj_hidden, L.proj_dim)
+        self.proj_r = projector(C, L.proj_hidden, L.proj_dim, L.proj_norm)
+        self.proj_v = projector(C, L.proj_hidden, L.proj_dim, L.proj_norm)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / L.temperature)),
                                         requires_grad=L.learn_temperature)
 

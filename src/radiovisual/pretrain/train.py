@@ -81,6 +81,10 @@ def run_pretrain(data: str | Path, method: str, out: str | Path, preset: str = "
     if len(src) < T.batch_size:
         what = "samples with a non-empty target mask" if masked else "samples"
         raise DatasetError(f"train split has {len(src)} usable {what}, fewer than train.batch_size={T.batch_size}")
+    if cfg.method in ("mcl", "cl") and L.queue_size + T.batch_size > len(src):
+        # the queue would hold older keys of the very samples in the batch: false negatives of the positive
+        raise ConfigError(f"loss.queue_size K={L.queue_size} plus train.batch_size={T.batch_size} exceeds the "
+                          f"{len(src)} usable train samples; lower loss.queue_size")
     per_epoch = len(src) // T.batch_size
     total = per_epoch * T.epochs if T.max_steps == 0 else min(T.max_steps, per_epoch * T.epochs)
 

@@ -110,9 +110,9 @@ def _fit_track(cfg, radar, rng, lateral_axis: int, fixed: float, half_len: float
                direction: int, lo: float, hi: float) -> tuple[np.ndarray, float]:
     """Footprint centres [T,2] of a straight constant-speed track that stays in the window.
 
-    The track runs along world axis ``1 - lateral_axis`` ... concretely: ``lateral_axis`` is the
-    axis held at ``fixed`` (0 = x fixed, motion along y; 1 = y fixed, motion along x); the moving
-    coordinate is searched in [lo, hi]. The speed is reduced if the full track cannot fit.
+    World coordinate ``lateral_axis`` (0 = x, 1 = y) is held at ``fixed``; the car moves along
+    the other one, inside the longest feasible interval found in [lo, hi]. ``direction`` +1
+    moves towards increasing coordinate. The speed is reduced if the full track cannot fit.
     """
     T, dt = cfg.scene.n_frames, cfg.scene.frame_dt_s
     s = np.linspace(lo, hi, 2001)

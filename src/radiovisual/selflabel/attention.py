@@ -28,7 +28,7 @@ def mask_to_feature_grid(mask: Any, hw: tuple[int, int], stride: tuple[int, int]
     return F.avg_pool2d(g, kernel_size=(sy, sx), stride=(sy, sx))[..., :hw[0], :hw[1]]
 
 
-def cross_modal_attention(f_r: Any, f_v: Any, mask_w: Any, normalize: bool = True,
+def cross_modal_attention(f_r: Any, f_v: Any, mask_w: Any, normalize: bool = False,
                           min_cover: float = 0.0) -> Any:
     """Eq. 2: correlate the masked visual features over the mask's bins with the whole radio map.
 
@@ -37,9 +37,11 @@ def cross_modal_attention(f_r: Any, f_v: Any, mask_w: Any, normalize: bool = Tru
     crop over the bounding box of bins with coverage > ``min_cover`` (weighted by coverage, so
     bins outside the mask inside the crop contribute nothing). ``conv2d`` with zero padding
     (kh//2, kw//2) keeps the output h x w; output bin n is the match score of the kernel centred
-    at n (for even kernel sizes the centre is the lower-middle bin, see ``kernel_centre``).
-    With ``normalize`` the per-bin features are L2-normalised first (sum of cosines), so the
-    argmax is not driven by feature magnitude alone.
+    at n (for even kernel sizes the centre is the lower-middle bin, see ``kernel_centre``),
+    divided by the kernel's mask weight that overlaps the map (so positions near the border are
+    neither favoured nor penalised by the zero padding). The paper's Eq. 2 is a raw conv2d (default);
+    with ``normalize`` the per-bin features are L2-normalised first (weighted mean cosine), so
+    the argmax is not driven by feature magnitude.
     Returns [B,h,w] attention maps; samples with an empty mask get an all-zero map.
     """
     import torch
@@ -63,8 +65,14 @@ def cross_modal_attention(f_r: Any, f_v: Any, mask_w: Any, normalize: bool = Tru
         k = (f_v[b, :, i0:i1 + 1, j0:j1 + 1] * wgt[i0:i1 + 1, j0:j1 + 1]).unsqueeze(0)  # [1,C,kh,kw]
         kh, kw = k.shape[-2:]
         # 'same' output: pad kh//2 before, (kh-1)//2 after so out[n] centres the kernel at n.
-        x = F.pad(f_r[b:b + 1], (kw // 2, (kw - 1) // 2, kh // 2, (kh - 1) // 2))
-        out[b] = F.conv2d(x, k)[0, 0]
+        pad = (kw // 2, (kw - 1) // 2, kh // 2, (kh - 1) // 2)
+        corr = F.conv2d(F.pad(f_r[b:b + 1], pad), k)[0, 0]
+        # Divide by the mask weight that overlaps the map: with plain zero padding a kernel that
+        # hangs off the border scores closer to 0, which beats every interior position whenever
+        # the correlations are negative (corners win). This is the mean match over the overlap.
+        ones = F.pad(f_r.new_ones((1, 1, h, w)), pad)
+        overlap = F.conv2d(ones, wgt[i0:i1 + 1, j0:j1 + 1][None, None])[0, 0]
+        out[b] = corr / overlap.clamp_min(1e-6)
     return out
 
 

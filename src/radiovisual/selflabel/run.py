@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import RadiovisualError
 from .attention import REFINE_METHODS
 
-LABELS_VERSION = 1
+LABELS_VERSION = 2
 
 
 def _cfg_dict(cfg: Any) -> dict[str, Any]:
@@ -55,7 +55,7 @@ def _read_masks(sv: Any, sl: Any, source: str, hw: tuple[int, int]) -> np.ndarra
 
 
 def selflabel_batch(radio_bb: Any, vision_bb: Any, radar_t: Any, image_t: Any, mask_t: Any,
-                    normalize: bool = True, vision_stride: tuple[int, int] | None = None) -> dict[str, Any]:
+                    normalize: bool = False, vision_stride: tuple[int, int] | None = None) -> dict[str, Any]:
     """Attention maps and fractional feature-grid peaks for one batch (no rescaling).
 
     radar_t [B,1,R,A], image_t [B,3,H,W], mask_t [B,1,H,W]. Returns numpy arrays
@@ -90,7 +90,7 @@ def _run_id(run: Any) -> str:
 
 def run_selflabel(run: Any, data: str | Path, split: str = "train", out: str | Path | None = None,
                   refine: str = "parabolic", calibrate: bool = True, export_attention: int = 16,
-                  batch_size: int = 64, range_shift_m: float = 0.0, normalize: bool = True,
+                  batch_size: int = 64, range_shift_m: float = 0.0, normalize: bool = False,
                   progress: bool = True) -> Path:
     """Self-label ``split`` of ``data`` with the backbones of pretrain ``run``; returns the zarr path.
 

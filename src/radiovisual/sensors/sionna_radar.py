@@ -57,6 +57,8 @@ class RadarSimulator:
         self._path_solver = PathSolver(deterministic=det)
         self._rcs_solver = RCSSolver(deterministic=det)
         self._pool = int(getattr(cfg.radio, "solver_seed_pool", SOLVER_SEED_POOL))
+        # True (default, exact): clutter is re-traced every frame, so the moving target shadows it
+        self._clutter_every_frame = bool(getattr(cfg.radio, "clutter_every_frame", True))
         r = self.radio
         self.rows = rp.range_rows(r)
         self._V = rp.beamformer(r)                      # [N, A]
@@ -95,7 +97,8 @@ class RadarSimulator:
                                       "random_phases=True",
                            "rcs_max_depth": r.rcs_max_depth, "rcs_samples_per_sp": r.rcs_samples_per_sp,
                            "prune_below_noise_db": PRUNE_BELOW_NOISE_DB,
-                           "seed": f"one ray-sampling seed per sequence from a pool of {self._pool}"},
+                           "seed": f"one ray-sampling seed per sequence from a pool of {self._pool}",
+                           "clutter_every_frame": self._clutter_every_frame},
                 "heatmap_units": "dBm (10*log10|y|^2, y in sqrt(mW)) at the beamformer output",
                 "range_doppler_units": "dBm at the range-Doppler processor output",
             },
@@ -114,11 +117,22 @@ class RadarSimulator:
             out["csi"] = np.empty((T, r.array_cols, r.n_subcarriers), np.complex64)
         noise_rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x5EED]))
         tb = world.target_body
+        static_clutter = None
+        if not self._clutter_every_frame and target is not None and r.clutter_max_depth >= 1:
+            # Approximation (opt-in): clutter traced once per sequence with the target parked far
+            # below ground, so it neither shadows nor is counted in the static clutter.
+            import mitsuba as mi
+
+            target.position = mi.Point3f(0.0, 0.0, -1000.0)
+            static_clutter = self._solve(scene, seed, rcs=False)
         for f in range(T):
             t1 = time.perf_counter()
             if target is not None:
                 self._pose_target(target, tb, f)
-            paths = self._solve(scene, seed)
+            if static_clutter is None:
+                paths = self._solve(scene, seed)
+            else:
+                paths = static_clutter + self._solve(scene, seed, clutter=False)
             t2 = time.perf_counter()
             res = self._dsp(paths, noise_rng)
             t3 = time.perf_counter()
@@ -216,18 +230,18 @@ class RadarSimulator:
         st.position = mi.Point3f(float(pos[0]), float(pos[1]), float(pos[2] + body.size[2] / 2.0))
 
     # ------------------------------------------------------------------ solve
-    def _solve(self, scene, seed: int) -> list[dict]:
+    def _solve(self, scene, seed: int, clutter: bool = True, rcs: bool = True) -> list[dict]:
         r = self.radio
         out = []
         t0 = time.perf_counter()
-        if r.clutter_max_depth >= 1:
+        if clutter and r.clutter_max_depth >= 1:
             out.append(self._path_solver(scene, max_depth=int(r.clutter_max_depth),
                                          samples_per_src=int(r.clutter_samples_per_src), los=False,
                                          specular_reflection=True, diffuse_reflection=True, refraction=False,
                                          synthetic_array=True, seed=_solver_seed(seed, 1, self._pool)))
         t1 = time.perf_counter()
         self._tick("clutter_solve_s", t1 - t0)
-        if scene.sensing_targets:
+        if rcs and scene.sensing_targets:
             out.append(self._rcs_solver(scene, max_depth=int(r.rcs_max_depth),
                                         samples_per_sp=int(r.rcs_samples_per_sp),
                                         buffer_size_per_sp=int(r.rcs_samples_per_sp),
