@@ -188,3 +188,23 @@ def test_bad_inputs(toy_dataset, tmp_path):
         run_selflabel(_tiny_backbones(), toy_dataset, refine="cubic")
     with pytest.raises(RadiovisualError, match="not a self-label store"):
         load_labels(tmp_path)
+
+
+def test_debias_attention_removes_shared_bias_and_picks_reflector_sign():
+    from radiovisual.selflabel.calibrate import debias_attention
+
+    rng = np.random.default_rng(0)
+    n, h, w = 200, 8, 6
+    bias = np.zeros((h, w))
+    bias[0, -1] = 50.0  # a position preference every sample shares
+    tr, tc = rng.integers(0, h, n), rng.integers(0, w, n)
+    att = np.tile(bias, (n, 1, 1)) + 0.1 * rng.standard_normal((n, h, w))
+    power = rng.standard_normal((n, h, w))
+    att[np.arange(n), tr, tc] -= 5.0  # the target shows as a NEGATIVE response (arbitrary sign)
+    power[np.arange(n), tr, tc] += 20.0  # ... and is a strong reflector
+    centred, sign, info = debias_attention(att, power)
+    assert sign == -1.0 and info["uses_ground_truth"] is False
+    peaks = centred.reshape(n, -1).argmax(1)
+    assert np.mean(peaks == tr * w + tc) > 0.95
+    # without debiasing the shared bias wins everywhere
+    assert np.mean(att.reshape(n, -1).argmax(1) == 0 * w + (w - 1)) > 0.95

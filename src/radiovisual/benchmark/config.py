@@ -24,6 +24,9 @@ class BenchmarkConfig:
     n: int = 0                       # 0 = the synth preset's sizes
     refine: str = "parabolic"
     export_examples: int = 6
+    # dotted overrides forwarded to the stage configs (e.g. "loss.queue_size=8")
+    pretrain_overrides: tuple[str, ...] = ()
+    localise_overrides: tuple[str, ...] = ()
 
     def validate(self) -> None:
         bad = [m for m in self.methods if m not in LABEL_FREE]
@@ -39,7 +42,8 @@ class BenchmarkConfig:
 
 
 BENCH_PRESETS: dict[str, dict[str, Any]] = {
-    "smoke": {"synth_preset": "smoke", "pretrain_preset": "smoke", "localise_preset": "smoke", "n": 36},
+    "smoke": {"synth_preset": "smoke", "pretrain_preset": "smoke", "localise_preset": "smoke", "n": 36,
+              "pretrain_overrides": ["loss.queue_size=8", "train.batch_size=8"]},
     "quick": {},
     "paper": {"synth_preset": "paper", "pretrain_preset": "paper", "localise_preset": "paper",
               "methods": ["mcl", "scl", "cl", "clip"], "seeds": 3},

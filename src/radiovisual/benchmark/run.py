@@ -56,10 +56,10 @@ def ensure_dataset(cfg: BenchmarkConfig, data: Path, progress: bool) -> Path:
     return data
 
 
-def _selflabels(run: Path, data: Path, split: str, out: Path, refine: str) -> Path:
+def _selflabels(run: Path, data: Path, split: str, out: Path, refine: str, progress: bool) -> Path:
     from ..selflabel import run_selflabel
 
-    return run_selflabel(run, data, split=split, out=out, refine=refine)
+    return run_selflabel(run, data, split=split, out=out, refine=refine, progress=progress)
 
 
 def evaluate_all(preds: dict[str, list[np.ndarray]], gt_val: np.ndarray) -> dict[str, dict[str, Any]]:
@@ -104,22 +104,23 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, progress: bool = True,
     for m in cfg.methods:
         with timer.stage(f"pretrain:{m}"):
             run = run_pretrain(data, m, out / "pretrain" / m, preset=cfg.pretrain_preset, seed=cfg.seed,
-                               progress=progress)
+                               overrides=list(cfg.pretrain_overrides), progress=progress)
         with timer.stage(f"selflabel:{m}"):
             selflabel_paths[m] = {
-                split: _selflabels(run, data, split, out / "selflabels" / f"{m}-{split}.zarr", cfg.refine)
+                split: _selflabels(run, data, split, out / "selflabels" / f"{m}-{split}.zarr", cfg.refine, progress)
                 for split in ("train", "val")}
         labels = load_labels(selflabel_paths[m]["train"])
         with timer.stage(f"localise:{m}"):
             loc_runs[m] = [train_localiser(data, labels, out / "localise" / m / f"seed{s}",
-                                           preset=cfg.localise_preset, seed=cfg.seed + s, progress=progress)
+                                           preset=cfg.localise_preset, seed=cfg.seed + s, progress=progress,
+                                           overrides=list(cfg.localise_overrides))
                            for s in range(cfg.seeds)]
             preds[m] = [predict(r, val_radar) for r in loc_runs[m]]
 
     with timer.stage("localise:supervised"):
         loc_runs["supervised"] = [train_localiser(data, "gt", out / "localise" / "supervised" / f"seed{s}",
                                                   preset=cfg.localise_preset, seed=cfg.seed + s,
-                                                  progress=progress)
+                                                  progress=progress, overrides=list(cfg.localise_overrides))
                                   for s in range(cfg.seeds)]
         preds["supervised"] = [predict(r, val_radar) for r in loc_runs["supervised"]]
 

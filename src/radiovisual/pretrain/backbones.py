@@ -20,6 +20,7 @@ Map a feature bin back with ``input = stride * bin + offset`` (see ``feature_geo
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -35,14 +36,15 @@ class SpatialBackbone(nn.Module):
     """[B, in_channels, H, W] -> [B, channels, ceil(H/s), ceil(W/s)], s = 2**len(widths)."""
 
     def __init__(self, in_channels: int, channels: int = 32, widths: tuple[int, ...] = (16, 32),
-                 blocks: int = 1, coord_channels: bool = True, groups: int = 8):
+                 blocks: int = 1, coord_channels: bool = True, groups: int = 8, coord_freqs: int = 0):
         super().__init__()
+        self.coord_freqs = coord_freqs if coord_channels else 0
         self.in_channels = in_channels
         self.channels = channels
         self.coord_channels = coord_channels
         self.n_down = len(widths)
         layers: list[nn.Module] = []
-        c = in_channels + (2 if coord_channels else 0)
+        c = in_channels + ((2 + 4 * self.coord_freqs) if coord_channels else 0)
         for w in widths:
             layers.append(_block(c, w, 2, groups))
             c = w
@@ -63,14 +65,18 @@ class SpatialBackbone(nn.Module):
             B, _, H, W = x.shape
             yy = torch.linspace(-1, 1, H, device=x.device, dtype=x.dtype).view(1, 1, H, 1).expand(B, 1, H, W)
             xx = torch.linspace(-1, 1, W, device=x.device, dtype=x.dtype).view(1, 1, 1, W).expand(B, 1, H, W)
-            x = torch.cat([x, yy, xx], dim=1)
+            extra = [yy, xx]
+            for k in range(self.coord_freqs):   # Fourier features: sharp position codes are then easy to build
+                f = math.pi * 2 ** k
+                extra += [torch.sin(f * yy), torch.cos(f * yy), torch.sin(f * xx), torch.cos(f * xx)]
+            x = torch.cat([x, *extra], dim=1)
         return self.net(x)
 
 
 def build_backbones(bcfg: Any) -> tuple[SpatialBackbone, SpatialBackbone]:
     """(radio f_theta_r: 1 channel, vision f_theta_v: 3 channels) from a ``BackboneConfig``."""
     kw = dict(channels=bcfg.channels, widths=tuple(bcfg.widths), blocks=bcfg.blocks,
-              coord_channels=bcfg.coord_channels, groups=bcfg.groups)
+              coord_channels=bcfg.coord_channels, groups=bcfg.groups, coord_freqs=bcfg.coord_freqs)
     return SpatialBackbone(1, **kw), SpatialBackbone(3, **kw)
 
 

@@ -24,6 +24,7 @@ class BackboneConfig:
     widths: tuple[int, ...] = (16, 32)  # one stride-2 stage each -> total stride 2**len(widths)
     blocks: int = 1                     # extra stride-1 3x3 convs at the output resolution
     coord_channels: bool = True         # append normalised (row, col) inputs so features know "where"
+    coord_freqs: int = 0                # + sin/cos(pi 2^k row|col), k < coord_freqs (Fourier position features)
     groups: int = 8                     # GroupNorm groups (per-sample norm: no BN cross-rank coupling)
 
     def validate(self) -> None:

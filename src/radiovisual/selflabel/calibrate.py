@@ -110,3 +110,35 @@ def temporal_jitter(xy: np.ndarray, sequence: np.ndarray, frame: np.ndarray) -> 
         return {"rms_m": float("nan"), "median_m": float("nan"), "n_triplets": 0}
     return {"rms_m": float(np.sqrt(np.mean(acc ** 2))), "median_m": float(np.median(acc)),
             "n_triplets": int(len(acc))}
+
+
+def debias_attention(att: np.ndarray, power_db: np.ndarray) -> tuple[np.ndarray, float, dict]:
+    """Label-free dataset-level calibration of attention maps.
+
+    att      [N,h,w]  raw cross-modal attention h_n (Eq. 2) for every sample of a split
+    power_db [N,h,w]  radar power pooled onto the same grid [dB above each sample's median]
+
+    1. Systematic offset: subtract the split-mean map mean_i h_n(i). Any bin preference shared by all
+       samples (coordinate channels, padding, the scene's static layout) carries no information about
+       where *this* sample's target is.
+    2. Sign: the raw dot product between radio and vision features has no fixed sign (Eq. 1 aligns
+       the projected vectors), so pick s in {+1, -1} that maximises the mean radar power at the peaks
+       of s * (h - mean h): the target is a reflector. Uses the radar input only, never labels.
+    Returns (signed centred maps, sign, info).
+    """
+    centred = att - att.mean(axis=0, keepdims=True)
+    n = len(att)
+    flat = centred.reshape(n, -1)
+    pw = power_db.reshape(n, -1)
+    info: dict = {"method": "subtract split-mean attention map; sign by mean radar power at peaks",
+                  "uses_ground_truth": False}
+    best = None
+    for s in (1.0, -1.0):
+        peaks = np.argmax(s * flat, axis=1)
+        p = float(pw[np.arange(n), peaks].mean())
+        info[f"peak_power_db_sign{'+' if s > 0 else '-'}"] = p
+        if best is None or p > best[1]:
+            best = (s, p)
+    sign = best[0]
+    info["sign"] = sign
+    return sign * centred, sign, info

@@ -91,13 +91,20 @@ def _run_id(run: Any) -> str:
 def run_selflabel(run: Any, data: str | Path, split: str = "train", out: str | Path | None = None,
                   refine: str = "parabolic", calibrate: bool = True, export_attention: int = 16,
                   batch_size: int = 64, range_shift_m: float = 0.0, normalize: bool = False,
-                  progress: bool = True) -> Path:
+                  progress: bool = True, debias: bool = True) -> Path:
     """Self-label ``split`` of ``data`` with the backbones of pretrain ``run``; returns the zarr path.
 
     ``run`` is a pretrain run directory, or a ``(radio_backbone, vision_backbone, cfg)`` tuple.
     ``refine`` in parabolic | softargmax | none | auto (auto: the method with the lowest label-free
     temporal jitter on this split, see ``calibrate.temporal_jitter``). All three refinements are
     computed and their jitter is stored in the attrs either way.
+
+    ``debias`` (default on) is the paper's "one-off calibration for systematic offsets on the entire
+    dataset", done without ground truth (``calibrate.debias_attention``): the split-mean attention map
+    (a position bias that every sample shares, e.g. from coordinate channels and padding) is subtracted,
+    and the sign of the raw dot product (arbitrary: the contrastive loss aligns *projected* vectors) is
+    chosen so that attention peaks sit on stronger radar returns — a physical prior read from the input
+    heatmaps only.
     """
     import torch
 
@@ -138,7 +145,7 @@ def run_selflabel(run: Any, data: str | Path, split: str = "train", out: str | P
     R, A = len(rb), len(ab)
     config = {"split": split, "refine": refine, "calibrate": bool(calibrate), "export_attention": int(export_attention),
               "range_shift_m": float(range_shift_m), "normalize": bool(normalize), "mask_pad_px": pad_px,
-              "mask_source": mask_source,
+              "mask_source": mask_source, "debias": bool(debias),
               "labels_version": LABELS_VERSION}
     data_fp = {"path": str(Path(data).resolve()), "config": _fingerprint(ds.attrs.get("config", {})), "n": n}
     key = _fingerprint({"config": config, "run": run_id, "data": data_fp})
@@ -188,18 +195,34 @@ def run_selflabel(run: Any, data: str | Path, split: str = "train", out: str | P
         from tqdm import tqdm
 
         batches = tqdm(batches, desc=f"selflabel {split}", leave=False)
+    att_all: list[np.ndarray] = []
+    pooled_power: list[np.ndarray] = []
     for sl in batches:
-        r_t, i_t, m_t = _to_tensors(sv.read("radar", sl), sv.read("image", sl),
+        radar_np = sv.read("radar", sl)
+        r_t, i_t, m_t = _to_tensors(radar_np, sv.read("image", sl),
                                     _read_masks(sv, sl, mask_source, img_hw), pad_px)
         res = selflabel_batch(radio_bb, vision_bb, r_t, i_t, m_t, normalize=normalize,
                               vision_stride=None if stride is None else (int(stride[0]), int(stride[1])))
         feat_hw = res["feat_hw"]
-        score[sl] = res["score"]
-        for m, (fr, fc) in res["refined"].items():
-            hr, hc = feature_to_heatmap(fr, fc, feat_hw, (R, A), row_c, col_c)
-            bins[m][sl] = np.stack([hr, hc], axis=1)
-        sel = exp_idx[(exp_idx >= sl.start) & (exp_idx < sl.stop)]
-        att_exp.extend(res["att"][i - sl.start] for i in sel)
+        att_all.append(res["att"])
+        # radar power (dB above the sample median) pooled onto the feature grid: input data, not labels
+        pooled_power.append(torch.nn.functional.adaptive_avg_pool2d(r_t, feat_hw)[:, 0].numpy())
+    att = np.concatenate(att_all).astype(np.float64)
+    power = np.concatenate(pooled_power).astype(np.float64)
+    sign = 1.0
+    if debias:
+        att, sign, debias_info = cal.debias_attention(att, power)
+        calib["debias"] = debias_info
+    att_t = torch.from_numpy(sign * att if not debias else att)
+    from .attention import argmax_2d, refine_peak
+
+    _, _, sc = argmax_2d(att_t)
+    score[:] = sc.float().numpy()
+    for m in REFINE_METHODS:
+        fr, fc = (t.double().numpy() for t in refine_peak(att_t, m))
+        hr, hc = feature_to_heatmap(fr, fc, feat_hw, (R, A), row_c, col_c)
+        bins[m][:] = np.stack([hr, hc], axis=1)
+    att_exp.extend(att[i].astype(np.float32) for i in exp_idx)
 
     # --- label-free comparison of refinements: temporal jitter along sequences ---
     seq, frm = sv.read("sequence"), sv.read("frame")
