@@ -16,11 +16,10 @@ import numpy as np
 from ..config import fingerprint, to_dict
 from ..errors import DatasetError
 from ..utils.io import check_writable_dir, write_json
+from ..report.render import DISPLAY
 from .config import BenchmarkConfig
 
 ROW_ORDER = ("supervised", "mcl", "scl", "cl", "clip", "cfar-genie", "cfar", "rodnet")
-DISPLAY = {"supervised": "Supervised", "mcl": "MCL", "scl": "SCL", "cl": "CL", "clip": "CLIP",
-           "cfar-genie": "CFAR (genie)", "cfar": "CFAR", "rodnet": "RODNet-style"}
 
 
 class Timer:

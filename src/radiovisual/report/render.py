@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 DISPLAY = {"supervised": "Supervised", "mcl": "MCL", "scl": "SCL", "cl": "CL", "clip": "CLIP",
-           "cfar-genie": "CFAR (genie)", "cfar": "CFAR", "rodnet": "RODNet"}
+           "cfar-genie": "CFAR (genie)", "cfar": "CFAR", "rodnet": "RODNet-style"}
 
 
 def _name(k: str) -> str:

@@ -101,6 +101,26 @@ def _models(cfg, rng: np.random.Generator, n: int) -> np.ndarray:
     return rng.integers(0, max(1, cfg.scene.n_car_models), size=n)
 
 
+
+def _park_cars(cfg, rng: np.random.Generator, radar: np.ndarray, cand: np.ndarray, cache: Path,
+               yaw_of) -> tuple[list[Body], int]:
+    """Fill up to ``n_parked`` of the candidate slots [K, 2] (inside the radar window) with jittered cars.
+
+    Returns the parked bodies and the model index drawn for the target (one draw shared with the
+    parked cars, so the target's model comes from the same family). ``yaw_of(xy, rng)`` gives each
+    car's heading; the RNG draw order is part of the dataset's reproducibility contract.
+    """
+    ok = cand[_in_window(cfg, radar, cand, 2.8, margin_m=0.0)] if len(cand) else cand
+    n = min(cfg.scene.n_parked, len(ok))
+    chosen = ok[np.sort(rng.choice(len(ok), size=n, replace=False))] if n else np.zeros((0, 2))
+    models = _models(cfg, rng, n + 1)
+    paints = PAINTS[rng.permutation(len(PAINTS))]
+    jit = rng.normal(0.0, cfg.scene.jitter_std_m, size=(n, 2))
+    bodies = [_car(f"parked_{i:02d}", "parked_car", cache, int(models[i]), paints[i % len(paints)], xy + j,
+                   yaw_of(xy, rng))
+              for i, (xy, j) in enumerate(zip(chosen, jit))]
+    return bodies, int(models[n])
+
 def _speed(cfg, rng) -> float:
     lo, hi = cfg.scene.speed_mps
     return float(rng.uniform(lo, hi))
@@ -155,16 +175,10 @@ def _parking_lot(cfg, rng, cache, radar, depth):
         for y in np.arange(-depth, depth + 1e-6, slot):
             cand.append((xr, y))
     cand = np.array(cand)
-    ok = cand[_in_window(cfg, radar, cand, 2.8, margin_m=0.0)]
-    n = min(cfg.scene.n_parked, len(ok))
-    chosen = ok[np.sort(rng.choice(len(ok), size=n, replace=False))] if n else np.zeros((0, 2))
-    models = _models(cfg, rng, n + 1)
-    paints = PAINTS[rng.permutation(len(PAINTS))]
-    jit = rng.normal(0.0, cfg.scene.jitter_std_m, size=(n, 2))
-    for i, (xy, j) in enumerate(zip(chosen, jit)):
-        yaw = 0.0 if rng.random() < 0.5 else np.pi  # nose in or nose out
-        bodies.append(_car(f"parked_{i:02d}", "parked_car", cache, int(models[i]), paints[i % len(paints)],
-                           xy + j, yaw))
+    # nose in or nose out
+    parked, target_model = _park_cars(cfg, rng, radar, cand, cache,
+                                      lambda xy, rng: 0.0 if rng.random() < 0.5 else np.pi)
+    bodies.extend(parked)
     # clutter at the back: a row of buildings/walls beyond the back row
     xb = rows[-1] + 4.0 + float(rng.uniform(2.0, 6.0))
     y = -depth - 10.0
@@ -185,7 +199,7 @@ def _parking_lot(cfg, rng, cache, radar, depth):
         v, f = box(0.15, 0.15, 5.0)
         bodies.append(_static(f"pole_{i}", "prop", cache, [((v, f), "itu_metal")], (0.15, 0.15, 5.0), (xp, yp)))
     direction = 1 if rng.random() < 0.5 else -1  # +1: left -> right (world -y), -1: right -> left
-    model = int(models[n])
+    model = target_model
     half_len = car_model(model).size[0] / 2
     speed = _speed(cfg, rng)
     # moving along y; direction +1 (left->right as the radar sees it) means decreasing world y
@@ -226,20 +240,13 @@ def _street(cfg, rng, cache, radar, depth, canyon: bool):
             cand.append((x, side * (half_street - 1.1)))
             x += float(rng.uniform(5.8, 9.0))
     cand = np.array(cand) if cand else np.zeros((0, 2))
-    ok = cand[_in_window(cfg, radar, cand, 2.8, margin_m=0.0)] if len(cand) else cand
-    n = min(cfg.scene.n_parked, len(ok))
-    chosen = ok[np.sort(rng.choice(len(ok), size=n, replace=False))] if n else np.zeros((0, 2))
-    models = _models(cfg, rng, n + 1)
-    paints = PAINTS[rng.permutation(len(PAINTS))]
-    jit = rng.normal(0.0, cfg.scene.jitter_std_m, size=(n, 2))
-    for i, (xy, j) in enumerate(zip(chosen, jit)):
-        yaw = 0.0 if xy[1] < 0 else np.pi  # drive on the right: parked with the traffic
-        bodies.append(_car(f"parked_{i:02d}", "parked_car", cache, int(models[i]), paints[i % len(paints)],
-                           xy + j, yaw))
+    # drive on the right: parked with the traffic
+    parked, target_model = _park_cars(cfg, rng, radar, cand, cache, lambda xy, rng: 0.0 if xy[1] < 0 else np.pi)
+    bodies.extend(parked)
     direction = 1 if rng.random() < 0.5 else -1  # +1: away from the BS (+x), -1: towards it
     # right-hand traffic; lane centre keeps ~0.7 m between the target and the parked row
     lane_y = -direction * (half_street - 3.8 + float(np.clip(rng.normal(0.0, 0.15), -0.3, 0.3)))
-    model = int(models[n])
+    model = target_model
     half_len = car_model(model).size[0] / 2
     speed = _speed(cfg, rng)
     track, speed = _fit_track(cfg, radar, rng, 1, lane_y, half_len, speed, direction, 0.0, depth + 5.0)
