@@ -1,12 +1,25 @@
-"""Synthesis throughput: paired (radar + camera + labels + staging + packing) and radar-only samples/s.
+"""Synthesis throughput (paired radar + camera + labels + staging + packing) and a per-stage profile.
 
-    python benchmarks/synth_throughput.py --preset quick --sequences 2 --out benchmarks/results
+    # the issue-9 goal: first run of a never-seen seed, 1000 samples, marginal rate 100 -> 1000
+    python benchmarks/synth_throughput.py --preset quick --samples 1000 --workers 2 --cold --seed 9001
+    # per-stage breakdown (wall, kernels launched, kernel-cache misses, JIT compile) cold vs warm
+    python benchmarks/synth_throughput.py --preset quick --profile 4 --cold --seed 9002
 
-Paired: the real ``synthesise`` pipeline into a temporary store (first sequence includes the
-Dr.Jit JIT warm-up; the steady-state rate excludes it). Radar-only: the same (already warm)
-RadarSimulator on as many new worlds. Peak RSS from ``resource.getrusage``. Prints a
-summary and writes ``synth_throughput_<preset>.json`` under ``--out``.
-Timings depend on the machine and on whatever else runs on it: report them with that caveat.
+Throughput: the real ``synthesise`` (serial, or ``--workers N`` on a Dask LocalCluster) into a
+temporary store; a thread polls the staged sequences to time-stamp progress. Reported:
+end-to-end samples/s, the marginal rate between 10% and 100% of the samples (1000 - 100 for
+``--samples 1000``, which cancels start-up: imports, cluster start, first compiles) and the
+rate per tenth of the run (flatness).
+
+Profile: ``SequenceGenerator`` on ``--profile K`` sequences in this process with Dr.Jit's kernel
+history on; each stage's wall time, kernels launched, kernel-cache misses (compiled now) and
+codegen+LLVM time. Sequence 0 is cold (first in the process), the rest warm.
+
+``--cold`` runs everything in a child process whose HOME is an empty temporary directory, so
+Dr.Jit's on-disk kernel cache (``~/.drjit``) starts empty, as on a fresh machine; the user's
+cache is not touched. Without it the user's cache is used (say which in any report).
+Timings depend on the machine and its load: run under ``flock /tmp/rv-heavy.lock`` on shared
+machines. Writes ``synth_throughput_<preset>.json`` (``--tag`` appended) under ``--out``.
 """
 
 from __future__ import annotations
@@ -15,9 +28,12 @@ import argparse
 import os
 import platform
 import resource
+import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,89 +42,204 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
+def _dir_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20 if path.is_dir() else 0.0
+
+
+def throughput(cfg, workers: int | None) -> dict:
+    from radiovisual.dataset.synth import STAGING, synthesise
+
+    T = cfg.scene.n_frames
+    marks: list[tuple[float, int]] = []
+    with tempfile.TemporaryDirectory(prefix="rv-bench-") as tmp:
+        store = Path(tmp) / "store"
+        stop = threading.Event()
+
+        def poll() -> None:
+            while not stop.is_set():
+                st = store / STAGING
+                n = len(list(st.glob("*/seq_*.npz"))) if st.is_dir() else 0
+                if not marks or n * T != marks[-1][1]:
+                    marks.append((time.perf_counter() - t0, n * T))
+                time.sleep(0.05)
+
+        t0 = time.perf_counter()
+        th = threading.Thread(target=poll, daemon=True)
+        th.start()
+        kw = {"workers": workers} if workers else {}  # (also runs against older checkouts without Dask)
+        synthesise(cfg, store, progress=True, finalize_when_done=False, **kw)
+        t_staged = time.perf_counter() - t0
+        stop.set()
+        th.join()
+        from radiovisual.dataset.synth import finalize
+
+        n = len(list((store / STAGING).glob("*/seq_*.npz"))) * T  # the poller may miss the last file
+        marks.append((t_staged, n))
+        t1 = time.perf_counter()
+        finalize(store)
+        t_pack = time.perf_counter() - t1
+
+    def t_at(k: int) -> float:
+        return next(t for t, m in marks if m >= k)
+
+    lo = max(T, int(round(0.1 * n / T)) * T)
+    marginal = (n - lo) / (t_at(n) - t_at(lo)) if n > lo else None
+    tenths = []
+    for j in range(10):
+        a, b = int(n * j / 10 // T * T), int(n * (j + 1) / 10 // T * T)
+        if b > a:
+            tenths.append(round((b - a) / max(1e-9, t_at(b) - (t_at(a) if a else 0.0)), 3))
+    # the issue's definition: the rate from 100 to 1000 samples (whole sequences: first mark >= k)
+    m1000 = ((t_at(1000) - t_at(100)) and (next(m for _, m in marks if m >= 1000) - next(m for _, m in marks if m >= 100))
+             / (t_at(1000) - t_at(100))) if n >= 1000 else None
+    return {"samples": n, "staging_wall_s": t_staged, "pack_s": t_pack,
+            "marginal_100_to_1000_samples_per_s": m1000,
+            "samples_per_s_end_to_end": n / (t_staged + t_pack),
+            "marginal_from_samples": lo, "marginal_samples_per_s": marginal,
+            "samples_per_s_per_tenth": tenths,
+            "progress_marks": [(round(t, 2), m) for t, m in marks]}
+
+
+def profile(cfg, n_seq: int) -> dict:
+    """Per-stage wall time and JIT statistics of ``n_seq`` sequences (Dr.Jit kernel history)."""
+    import drjit as dr
+    from sionna.rt import PathSolver
+    from sionna.rt.rcs import RCSSolver
+
+    from radiovisual.dataset import generate as G
+    from radiovisual.sensors import camera as C
+    from radiovisual.sensors import sionna_radar as SR
+
+    rows: dict = defaultdict(lambda: defaultdict(float))
+    cur = {"seq": 0}
+
+    def take():
+        h = [k for k in dr.kernel_history() if k.get("type") == dr.KernelType.JIT]
+        miss = [k for k in h if not k.get("cache_hit")]
+        return (len(h), len(miss), sum(k.get("codegen_time", 0) + k.get("backend_time", 0) for k in miss) / 1e3,
+                sum(k.get("codegen_time", 0) for k in h) / 1e3)
+
+    def wrap(owner, name, label):
+        f = getattr(owner, name)
+
+        def g(*a, **kw):
+            take()
+            t = time.perf_counter()
+            r = f(*a, **kw)
+            dt = time.perf_counter() - t
+            n, miss, comp, cg = take()
+            s = rows[(cur["seq"], label)]
+            s["wall_s"] += dt
+            s["calls"] += 1
+            s["kernels"] += n
+            s["cache_misses"] += miss
+            s["jit_compile_s"] += comp
+            s["codegen_all_s"] += cg
+            return r
+
+        setattr(owner, name, g)
+
+    wrap(G.SequenceGenerator, "world", "scene build (layout, meshes)")
+    wrap(SR.RadarSimulator, "_build_scene", "radar scene build")
+    wrap(PathSolver, "__call__", "clutter solve (PathSolver)")
+    wrap(RCSSolver, "__call__", "target solve (RCSSolver, per frame)")
+    wrap(SR.RadarSimulator, "_dsp", "radar DSP (per frame)")
+    wrap(C._Visual, "__init__", "camera scene build")
+    wrap(C._Visual, "set_frame", "camera move (per frame)")
+    wrap(C.CameraRig, "_render_frame", "render RGB + mask/depth (per frame)")
+    wrap(G, "world_labels", "labels")
+    dr.set_flag(dr.JitFlag.KernelHistory, True)
+    from radiovisual.dataset.synth import save_staged
+
+    T = cfg.scene.n_frames
+    per_seq = []
+    with tempfile.TemporaryDirectory(prefix="rv-prof-") as tmp:
+        gen = G.SequenceGenerator(cfg, Path(tmp) / "cache")
+        for i in range(n_seq):
+            cur["seq"] = i
+            t = time.perf_counter()
+            arrays = gen.generate("train", i)
+            t2 = time.perf_counter()
+            save_staged(Path(tmp) / f"seq_{i}.npz", arrays, {"split": "train", "seq_id": i})
+            rows[(i, "write (staging .npz)")]["wall_s"] += time.perf_counter() - t2
+            per_seq.append(time.perf_counter() - t)
+    dr.set_flag(dr.JitFlag.KernelHistory, False)
+    stages: dict = {}
+    for (i, label), v in rows.items():
+        key = "cold (sequence 0)" if i == 0 else "warm (mean of sequences 1..)"
+        d = stages.setdefault(label, {}).setdefault(key, defaultdict(float))
+        for k, x in v.items():
+            d[k] += x if i == 0 else x / max(1, n_seq - 1)
+    return {"frames_per_sequence": T, "sequence_s": per_seq,
+            "samples_per_s_warm": (n_seq - 1) * T / sum(per_seq[1:]) if n_seq > 1 else None,
+            "stages": {k: {kk: dict(vv) for kk, vv in v.items()} for k, v in stages.items()}}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="quick", choices=["smoke", "quick", "paper"])
     p.add_argument("--scenario", default=None)
-    p.add_argument("--sequences", type=int, default=2, help="sequences to synthesise (all in train)")
+    p.add_argument("--samples", type=int, default=0, help="throughput run over this many samples (train split)")
+    p.add_argument("--workers", type=int, default=None, help="Dask LocalCluster workers (default: serial)")
+    p.add_argument("--profile", type=int, default=0, metavar="K", help="per-stage profile of K sequences")
     p.add_argument("--frames", type=int, default=None, help="override scene.n_frames")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", dest="overrides", action="append", default=[], help="config override key=value")
+    p.add_argument("--seed", type=int, default=0, help="use a never-used seed for a 'new seed' measurement")
+    p.add_argument("--cold", action="store_true", help="empty Dr.Jit kernel cache (child process, HOME=tmp)")
+    p.add_argument("--tag", default="", help="suffix of the JSON file name")
     p.add_argument("--out", default="benchmarks/results", help="directory for the JSON result")
     args = p.parse_args(argv)
 
+    if args.cold and not os.environ.get("RV_BENCH_COLD_CHILD"):
+        with tempfile.TemporaryDirectory(prefix="rv-cold-home-") as home:
+            env = {**os.environ, "HOME": home, "RV_BENCH_COLD_CHILD": "1"}
+            argv2 = [a for a in (argv if argv is not None else sys.argv[1:])]
+            r = subprocess.run([sys.executable, __file__, *argv2, "--out", str(Path(args.out).resolve())], env=env)
+            print(f"  Dr.Jit cache left by the cold run: {_dir_mb(Path(home) / '.drjit'):.1f} MB "
+                  f"({len(list((Path(home) / '.drjit').glob('*')))} files)")
+            return r.returncode
+
     from radiovisual.dataset.config import SplitSizes, resolve_synth_config
-    from radiovisual.dataset.generate import SequenceGenerator
-    from radiovisual.dataset.synth import software_versions, synthesise
+    from radiovisual.dataset.synth import software_versions
     from radiovisual.utils.io import write_json
 
-    over = [f"scene.n_frames={args.frames}"] if args.frames else []
+    over = list(args.overrides) + ([f"scene.n_frames={args.frames}"] if args.frames else [])
     cfg = resolve_synth_config(args.preset, scenario=args.scenario, seed=args.seed, overrides=over)
     T = cfg.scene.n_frames
-    cfg = replace(cfg, splits=SplitSizes(train=args.sequences * T, val=0, test=0))
-    gens: list[SequenceGenerator] = []
-    seq_times: list[float] = []
-
-    class Timed(SequenceGenerator):
-        def generate(self, split, seq_id):
-            t = time.perf_counter()
-            out = super().generate(split, seq_id)
-            seq_times.append(time.perf_counter() - t)
-            return out
-
-    setup: list[float] = []
-
-    def make(c, d):
-        t = time.perf_counter()
-        gens.append(Timed(c, d))
-        setup.append(time.perf_counter() - t)
-        return gens[-1]
-
-    with tempfile.TemporaryDirectory(prefix="rv-bench-") as tmp:
-        t0 = time.perf_counter()
-        synthesise(cfg, Path(tmp) / "store", progress=True, make_generator=make)
-        paired_wall = time.perf_counter() - t0
-        rss_paired = peak_rss_mb()
-        gen = gens[0]
-        stages = dict(gen.timings)
-        # Radar alone, warm, on NEW worlds (ids after the paired ones): re-running the same worlds
-        # would hit kernels Dr.Jit already compiled for them.
-        radar_s = 0.0
-        for i in range(args.sequences, 2 * args.sequences):
-            world, radar_seed, _ = gen.world("train", i)
-            t = time.perf_counter()
-            gen.radar.simulate(world, radar_seed)
-            radar_s += time.perf_counter() - t
-    n = args.sequences * T
-    steady = sum(seq_times[1:]) / max(1, (len(seq_times) - 1) * T) if len(seq_times) > 1 else None
-    res = {
-        "preset": args.preset, "scenario": cfg.scenario, "sequences": args.sequences, "frames_per_sequence": T,
-        "samples": n,
-        "paired_samples_per_s_end_to_end": n / paired_wall,
-        "paired_samples_per_s_steady": (1.0 / steady) if steady else None,
-        "paired_wall_s": paired_wall,
-        "sequence_times_s": seq_times,
-        "stage_times_s": stages,
-        "setup_s": setup[0],
-        "staging_and_packing_s": paired_wall - sum(seq_times) - setup[0],
-        "radar_only_samples_per_s": n / radar_s,
-        "radar_only_s": radar_s,
-        "peak_rss_mb_after_paired": rss_paired,
-        "peak_rss_mb": peak_rss_mb(),
+    drjit_cache = Path.home() / ".drjit"
+    res: dict = {
+        "preset": args.preset, "scenario": cfg.scenario, "seed": args.seed, "overrides": over,
+        "frames_per_sequence": T, "workers": args.workers or 1,
+        "kernel_cache": ("empty at start (fresh HOME)" if os.environ.get("RV_BENCH_COLD_CHILD")
+                         else f"user's {drjit_cache} ({_dir_mb(drjit_cache):.0f} MB at start)"),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": sys.version.split()[0],
-                    "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
+                    "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+                    "loadavg_at_start": os.getloadavg()},
         "software": software_versions(),
-        "caveat": ("wall-clock on a possibly shared machine; first sequence includes JIT warm-up; "
-                   "end-to-end includes setup (imports)"),
+        "caveat": "wall-clock on a possibly shared machine; see kernel_cache for the JIT cache state",
     }
-    out = Path(args.out) / f"synth_throughput_{args.preset}.json"
+    print(f"preset {args.preset} ({cfg.scenario}), seed {args.seed}, kernel cache: {res['kernel_cache']}")
+    if args.profile:
+        res["profile"] = prof = profile(cfg, args.profile)
+        print(f"  profile: {args.profile} sequences x {T} frames, sequence times "
+              + ", ".join(f"{t:.2f}" for t in prof["sequence_s"]) + " s")
+        for label, v in prof["stages"].items():
+            print(f"    {label:40s} " + " | ".join(
+                f"{k.split()[0]}: {d['wall_s']:.3f} s, {d.get('cache_misses', 0):.0f} compiled "
+                f"({d.get('jit_compile_s', 0):.3f} s)" for k, d in v.items()))
+    if args.samples:
+        n_seq = -(-args.samples // T)
+        cfg_t = replace(cfg, splits=SplitSizes(train=n_seq * T, val=0, test=0))
+        res["throughput"] = tp = throughput(cfg_t, args.workers)
+        print(f"  throughput: {tp['samples']} samples, {tp['samples_per_s_end_to_end']:.2f} samples/s end to end; "
+              f"marginal ({tp['marginal_from_samples']} -> {tp['samples']}) "
+              f"{tp['marginal_samples_per_s'] or float('nan'):.2f} samples/s; 100 -> 1000: "
+              f"{tp['marginal_100_to_1000_samples_per_s'] or float('nan'):.2f} samples/s; "
+              f"per tenth {tp['samples_per_s_per_tenth']}")
+    res["peak_rss_mb_main_process"] = peak_rss_mb()
+    res["drjit_cache_mb_at_end"] = _dir_mb(drjit_cache)
+    out = Path(args.out) / f"synth_throughput_{args.preset}{('_' + args.tag) if args.tag else ''}.json"
     write_json(out, res)
-    print(f"preset {args.preset} ({cfg.scenario}), {n} samples ({args.sequences} x {T} frames)")
-    print(f"  paired end-to-end : {res['paired_samples_per_s_end_to_end']:.3f} samples/s "
-          f"(steady, excl. first sequence: {res['paired_samples_per_s_steady'] or float('nan'):.3f})")
-    print(f"  radar only (warm) : {res['radar_only_samples_per_s']:.3f} samples/s")
-    print("  stages [s]        : " + ", ".join(f"{k} {v:.2f}" for k, v in stages.items())
-          + f", setup (imports, simulators) {res['setup_s']:.2f}, staging+packing {res['staging_and_packing_s']:.2f}")
-    print(f"  peak RSS          : {res['peak_rss_mb']:.0f} MB")
     print(f"  wrote {out}")
     return 0
 

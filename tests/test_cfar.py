@@ -199,17 +199,45 @@ def test_fallback_is_strongest_cell_when_nothing_detected():
     assert np.allclose(select(res, CFARConfig()), [rb[12], ab[7]])
 
 
-def test_cfar_cli_writes_metrics_and_rejects_bad_input(toy_dataset, tmp_path, capsys):
+def test_cfar_cli_stage_dir_metrics_and_bad_input(toy_dataset, tmp_path, capsys):
     import json
 
     from radiovisual.cli.main import main
 
-    out = tmp_path / "m.json"
+    out = tmp_path / "cfar"
     rc = main(["cfar", str(toy_dataset), "--genie", "--set", "guard_range=2", "--set", "train_range=4",
                "--out", str(out)])
     assert rc == 0
-    m = json.loads(out.read_text())
-    assert m["method"] == "cfar-genie" and m["p50_m"] >= 0 and m["stats"]["n"] == 12
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["method"] == "cfar-genie" and m["genie"] is True and m["p50_m"] >= 0 and m["stats"]["n"] == 12
+    assert m["stats"]["config"]["guard_range"] == 2  # --set reached the stage (saved resolved config)
+    done = json.loads((out / "done.json").read_text())
+    assert done["stage"] == "cfar" and done["spec"]["config"]["train_range"] == 4
+    stamp = (out / "pred.npy").stat().st_mtime_ns
+    assert main(["cfar", str(toy_dataset), "--genie", "--set", "guard_range=2", "--set", "train_range=4",
+                 "--out", str(out)]) == 0
+    assert (out / "pred.npy").stat().st_mtime_ns == stamp  # finished stage reused
+    capsys.readouterr()
+    # a changed config on the same directory: one line naming the change, unless --force
+    assert main(["cfar", str(toy_dataset), "--genie", "--set", "guard_range=3", "--set", "train_range=4",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "config.guard_range 2 -> 3" in err[0] and "--force" in err[0]
+    assert main(["cfar", str(toy_dataset), "--genie", "--set", "guard_range=3", "--set", "train_range=4",
+                 "--out", str(out), "--force"]) == 0
+    assert json.loads((out / "stats.json").read_text())["config"]["guard_range"] == 3
+    # tuning scores on train GT: refused without --genie
+    assert main(["cfar", str(toy_dataset), "--tune"]) == 2
+    assert "genie" in capsys.readouterr().err
     assert main(["cfar", str(tmp_path / "nope.zarr")]) == 2
     assert main(["cfar", str(toy_dataset), "--set", "variant=xx"]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_tune_cfar_uses_the_callers_train_score_only(toy_dataset):
+    from radiovisual.baselines.cfar_pipeline import CFARConfig, tune_cfar
+    from radiovisual.evaluate.score import train_scorer
+
+    cfg, rows = tune_cfar(toy_dataset, train_scorer(toy_dataset, 8), genie=True, base=CFARConfig(),
+                          grid={"pfa": (1e-2, 1e-4)}, limit=8)
+    assert len(rows) == 2 and cfg.pfa == min(rows, key=lambda r: r["train_score"])["pfa"]

@@ -129,5 +129,7 @@ def test_cli(toy_big, tmp_path, capsys):
                "--seeds", "2", "--no-progress"])
     assert rc == 0
     m = json.loads((tmp_path / "g" / "metrics.json").read_text())
-    assert m["n_seeds"] == 2 and m["p50_m"]["std"] >= 0 and len(m["per_seed"]) == 2
+    assert m["n_seeds"] == 2 and m["p50_std_m"] >= 0 and len(m["per_seed"]) == 2
+    assert m["p50_m"] == np.mean([s["p50_m"] for s in m["per_seed"]])
+    assert m["label_free"] is False  # gt is supervised
     assert "p50" in capsys.readouterr().out

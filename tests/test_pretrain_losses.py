@@ -103,7 +103,7 @@ def _mcl(**over):
     from radiovisual.pretrain.methods import build_method
 
     sets = [f"{k}={v}" for k, v in over.items()]
-    return build_method(resolve_pretrain_config("mcl", "smoke", sets))
+    return build_method(resolve_pretrain_config("mcl-paper", "smoke", sets))
 
 
 def test_queue_enqueue_wraps_around():

@@ -19,7 +19,7 @@ def _losses(run):
 @pytest.fixture(scope="module")
 def mcl_run(toy_dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("mcl") / "run"
-    return run_pretrain(toy_dataset, "mcl", out, preset="smoke", progress=False, overrides=["train.epochs=10"])
+    return run_pretrain(toy_dataset, "mcl-paper", out, preset="smoke", progress=False, overrides=["train.epochs=10"])
 
 
 def test_mcl_fit_reduces_loss_and_writes_run(mcl_run):
@@ -29,7 +29,7 @@ def test_mcl_fit_reduces_loss_and_writes_run(mcl_run):
     # below chance once the queue holds real keys: ln(K + 1) with K = 32 negatives
     assert np.mean(losses[-5:]) < np.log(33) - 0.2
     cfg = json.loads((mcl_run / "config.json").read_text())
-    assert cfg["method"] == "mcl" and cfg["data"]["config_fingerprint"] and cfg["config"]["loss"]["queue_size"] == 32
+    assert cfg["method"] == "mcl-paper" and cfg["data"]["config_fingerprint"] and cfg["config"]["loss"]["queue_size"] == 32
     assert (mcl_run / "done.json").is_file() and (mcl_run / "checkpoint.pt").is_file()
     first = json.loads((mcl_run / "metrics.jsonl").read_text().splitlines()[0])
     assert {"loss", "lr", "pairs_per_s", "loss_v2r", "loss_r2v"} <= set(first)
@@ -41,16 +41,16 @@ def test_load_backbones_spatial_same_channels(mcl_run):
     fr = radio(torch.zeros(2, 1, 32, 32))
     fv = vision(torch.zeros(2, 3, 48, 64))
     assert fr.shape == (2, 16, 8, 8) and fv.shape == (2, 16, 12, 16)
-    assert cfg["stride"] == [4, 4] and cfg["offset"] == [0.0, 0.0] and cfg["method"] == "mcl"
+    assert cfg["stride"] == [4, 4] and cfg["offset"] == [0.0, 0.0] and cfg["method"] == "mcl-paper"
 
 
 def test_done_run_is_reused_and_mismatch_refused(mcl_run, toy_dataset):
     stamp = (mcl_run / "checkpoint.pt").stat().st_mtime_ns
-    assert run_pretrain(toy_dataset, "mcl", mcl_run, preset="smoke", progress=False,
+    assert run_pretrain(toy_dataset, "mcl-paper", mcl_run, preset="smoke", progress=False,
                         overrides=["train.epochs=10"]) == mcl_run
     assert (mcl_run / "checkpoint.pt").stat().st_mtime_ns == stamp
     with pytest.raises(ConfigError, match="different config"):
-        run_pretrain(toy_dataset, "mcl", mcl_run, preset="smoke", progress=False)
+        run_pretrain(toy_dataset, "mcl-paper", mcl_run, preset="smoke", progress=False)
 
 
 def test_resume_after_interruption_matches_uninterrupted(toy_dataset, tmp_path):
@@ -66,7 +66,7 @@ def test_resume_after_interruption_matches_uninterrupted(toy_dataset, tmp_path):
         assert abs(a[s] - b[s]) < 1e-5, (s, a[s], b[s])
 
 
-@pytest.mark.parametrize("method", ["scl", "cl", "clip"])
+@pytest.mark.parametrize("method", ["mcl", "scl", "cl", "clip"])
 def test_other_methods_train(toy_dataset, tmp_path, method):
     run = run_pretrain(toy_dataset, method, tmp_path / method, preset="smoke", progress=False,
                        overrides=["train.max_steps=6"])

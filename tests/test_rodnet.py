@@ -151,9 +151,22 @@ def test_run_rodnet_smoke_and_cli(tmp_path):
     # re-run resumes: cached teacher labels are reused, not recomputed
     run_rodnet(path, tmp_path / "run", preset="smoke", seed=0)
     assert lab.stat().st_mtime_ns == stamp
-    # CLI end to end on the train split (the tiny store has no val)
-    assert main(["rodnet", str(path), "--out", str(tmp_path / "run"), "--preset", "smoke", "--split", "train"]) == 0
+    # CLI end to end on the train split (the tiny store has no val); the same run: reused
+    cli = ["rodnet", str(path), "--out", str(tmp_path / "run"), "--preset", "smoke", "--split", "train"]
+    assert main(cli) == 0
     assert (tmp_path / "run" / "metrics.json").is_file()
+    # localiser overrides reach the student ("same localiser for every method"); a changed student
+    # config on a finished run is refused unless --force, and the unchanged teacher stage is reused
+    assert main([*cli, "--set", "localise.epochs=2", "--set", "localise.width=4"]) == 2
+    assert main([*cli, "--set", "localise.epochs=2", "--set", "localise.width=4", "--force"]) == 0
+    import json
+
+    student = json.loads((tmp_path / "run" / "student" / "config.json").read_text())
+    assert student["config"]["epochs"] == 2 and student["config"]["width"] == 4 and student["label_free"] is True
+    assert lab.stat().st_mtime_ns == stamp
+    teacher = json.loads((tmp_path / "run" / "teacher" / "done.json").read_text())
+    assert teacher["spec"]["config"]["cfar"]["guard_range"] == 4  # the CFAR preset's windows
+    assert main([*cli, "--set", "car_half_depth_m=1.5"]) == 2  # teacher keys live under teacher.*
 
 
 def test_confmap_ols_and_peak_nms():

@@ -17,3 +17,7 @@ class DatasetError(RadiovisualError):
 
 class LabelAccessError(RadiovisualError):
     """A label-free code path tried to read ground truth (see ``dataset.format.GT_ARRAYS``)."""
+
+
+class StageChangedError(RadiovisualError):
+    """A stage's run directory holds work made with another config or other inputs (``--force`` replaces it)."""

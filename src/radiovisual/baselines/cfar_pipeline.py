@@ -22,15 +22,15 @@ Per frame:
 
 Tuning: defaults were chosen by reasoning about the quick preset's bin sizes (range bin
 0.19 m, car ~4.5 m long ~ 24 bins; ~4 azimuth bins per beamwidth); ``tune_cfar`` searches
-a small grid on the TRAIN split only (with GT on train, like a calibration) and never
-looks at val.
+a small grid on the TRAIN split only and never looks at val; its score reads train GT, so a
+tuned CFAR is genie-aided (the CLI refuses ``--tune`` without ``--genie``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -249,27 +249,51 @@ TUNE_GRID: dict[str, tuple] = {
 }
 
 
-def tune_cfar(data: Any, genie: bool, base: CFARConfig | None = None, grid: dict[str, tuple] | None = None,
-              limit: int = 200) -> tuple[CFARConfig, list[dict]]:
-    """Grid search on the TRAIN split only (median x-y error vs train GT); never reads val."""
-    import itertools
+def tune_cfar(data: Any, score: Callable[[np.ndarray], float], genie: bool = True, base: CFARConfig | None = None,
+              grid: dict[str, tuple] | None = None, limit: int = 200) -> tuple[CFARConfig, list[dict]]:
+    """Grid search on the first ``limit`` TRAIN samples; never touches val.
 
-    from ..dataset.format import polar_to_xy
+    ``score(pred [n, 2]) -> float`` (lower is better) is supplied by the caller; the CLI passes
+    ``evaluate.score.train_scorer``, which reads TRAIN ground truth, so a tuned result is
+    genie-aided and must carry the genie name (``cfar --tune`` is refused without ``--genie``).
+    """
+    import itertools
 
     base = base or CFARConfig()
     grid = grid or TUNE_GRID
-    gt = as_dataset(data, labels=True).split("train")
-    n = min(limit, len(gt))
-    gt_xy = polar_to_xy(gt.read("target_polar", slice(0, n)))
+    n = min(limit, len(as_dataset(data, labels=False).split("train")))
     rows = []
     keys = list(grid)
     for values in itertools.product(*(grid[k] for k in keys)):
         cfg = replace(base, **dict(zip(keys, values)))
         pred, _ = run_cfar_detailed(data, "train", genie, cfg, limit=n)
-        err = np.hypot(*(polar_to_xy(pred) - gt_xy).T)
-        rows.append({**dict(zip(keys, values)), "train_p50_m": float(np.median(err))})
-    best = min(range(len(rows)), key=lambda i: rows[i]["train_p50_m"])
+        rows.append({**dict(zip(keys, values)), "train_score": float(score(pred))})
+    best = min(range(len(rows)), key=lambda i: rows[i]["train_score"])
     return replace(base, **{k: rows[best][k] for k in keys}), rows
+
+
+def run_cfar_stage(cfg: CFARConfig, data: Any, out: str | Path, split: str = "val", genie: bool = False,
+                   limit: int | None = None, force: bool = False, progress: bool = False,
+                   extra_inputs: dict | None = None) -> Path:
+    """The CFAR stage on the shared contract: ``out/pred.npy`` ([N, 2] polar) and ``out/stats.json``.
+
+    Reused when finished with the same config, dataset, split and genie flag; refused when the
+    directory holds another one (``StageChangedError``) unless ``force``.
+    """
+    from ..utils.io import write_json
+    from ..utils.stage import StageDir
+
+    ds = as_dataset(data, labels=False)
+    inputs = {"data": ds.fingerprint(), "split": split, "genie": bool(genie), "limit": limit, **(extra_inputs or {})}
+    sd = StageDir(out, "cfar", cfg, inputs, force=force)
+    if sd.done:
+        return sd.path
+    out = sd.begin()
+    pred, stats = run_cfar_detailed(ds, split, genie, cfg, limit=limit, progress=progress)
+    save_estimates(out / "pred.npy", pred)
+    write_json(out / "stats.json", stats)
+    sd.finish({"method": stats["method"], "n": stats["n"]})
+    return out
 
 
 def save_estimates(path: str | Path, pred: np.ndarray) -> None:

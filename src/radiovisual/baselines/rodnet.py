@@ -24,7 +24,6 @@ teacher's labels, single snapshot (no temporal convolution), as in the paper.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,8 @@ import numpy as np
 
 from ..config import fingerprint, resolve, to_dict
 from ..errors import ConfigError, DatasetError
-from .cfar_pipeline import CFARConfig, as_dataset, detect_frame, select
+from ..localise import LOCALISE_PRESETS, LocaliserConfig, resolve_localise_config, train_localiser
+from .cfar_pipeline import CFAR_PRESETS, CFARConfig, as_dataset, detect_frame, save_estimates, select
 
 CAMERA_KEYS = ("K", "R_cam_from_radar", "t_cam_from_radar_m", "radar_height_m")
 
@@ -58,13 +58,37 @@ class TeacherConfig:
         self.cfar.validate()
 
 
-TEACHER_PRESETS: dict[str, dict[str, Any]] = {"smoke": {}, "quick": {}, "paper": {
-    "cfar": {"guard_range": 6, "train_range": 12, "guard_azimuth": 3, "train_azimuth": 6}}}
+# The teacher's CFAR windows ARE the CFAR baseline's presets (one definition, in cfar_pipeline).
+TEACHER_PRESETS: dict[str, dict[str, Any]] = {name: {"cfar": dict(p)} for name, p in CFAR_PRESETS.items()}
 
 
 def resolve_teacher_config(preset: str = "quick", overrides: list[str] | None = None,
                            yaml_path: str | None = None) -> TeacherConfig:
     return resolve(TeacherConfig, TEACHER_PRESETS, preset, yaml_path, overrides)
+
+
+@dataclass(frozen=True)
+class RodnetConfig:
+    """The whole RODNet-style stage: ``teacher.*`` (incl. ``teacher.cfar.*``) and the student's
+    ``localise.*`` — the same ``LocaliserConfig`` every other method gets."""
+
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    localise: LocaliserConfig = field(default_factory=LocaliserConfig)
+
+    def validate(self) -> None:
+        self.teacher.validate()
+        self.localise.validate()
+
+
+RODNET_PRESETS: dict[str, dict[str, Any]] = {
+    name: {"teacher": TEACHER_PRESETS[name], "localise": LOCALISE_PRESETS[name]}
+    for name in TEACHER_PRESETS if name in LOCALISE_PRESETS}
+
+
+def resolve_rodnet_config(preset: str = "quick", overrides: list[str] | None = None,
+                          yaml_path: str | None = None) -> RodnetConfig:
+    """Preset <- YAML <- ``--set`` with keys ``teacher.*`` / ``teacher.cfar.*`` / ``localise.*``."""
+    return resolve(RodnetConfig, RODNET_PRESETS, preset, yaml_path, overrides)
 
 
 # ------------------------------------------------------------------------ camera geometry
@@ -192,37 +216,46 @@ def teacher_labels(data: Any, split: str = "train", cfg: TeacherConfig | None = 
     return teacher_labels_detailed(data, split, cfg)[0]
 
 
+def run_teacher_stage(cfg: TeacherConfig, data: Any, out: str | Path, force: bool = False,
+                      progress: bool = False) -> Path:
+    """Teacher labels for TRAIN on the shared stage contract: ``labels.npy``, ``confidence.npy``, ``teacher.json``."""
+    from ..utils.io import write_json
+    from ..utils.stage import StageDir
+
+    ds = as_dataset(data, labels=False)
+    sd = StageDir(out, "rodnet-teacher", cfg, {"data": ds.fingerprint(), "split": "train"}, force=force)
+    if sd.done:
+        return sd.path
+    out = sd.begin()
+    labels, conf, stats = teacher_labels_detailed(ds, "train", cfg, progress=progress)
+    save_estimates(out / "labels.npy", labels)
+    save_estimates(out / "confidence.npy", conf)
+    write_json(out / "teacher.json", {"fingerprint": fingerprint(cfg), "dataset": str(ds.path), "stats": stats,
+                                      "label_free": True})
+    sd.finish({"n": stats["n"]})
+    return out
+
+
 def run_rodnet(data: Any, out: str | Path, preset: str = "quick", seed: int = 0,
                overrides: list[str] | None = None, student_overrides: list[str] | None = None,
-               progress: bool = False) -> Path:
-    """Teacher on train, then the shared localiser trained on its labels. Returns the student run dir.
+               progress: bool = False, *, cfg: RodnetConfig | None = None, force: bool = False) -> Path:
+    """Teacher on train (``out/teacher``), then the shared localiser trained on its labels
+    (``out/student``). Returns the student run dir. Both are stages: a re-run reuses them, a changed
+    config is refused unless ``force``.
 
-    Teacher labels are cached in ``out/teacher`` keyed by the teacher-config fingerprint, so a
-    re-run after a crash skips straight to the (itself resumable) student training.
+    Without ``cfg``: the preset (unknown names fall back to "quick" for the teacher) with
+    ``overrides`` applied to the teacher and ``student_overrides`` to the student's localiser.
     """
-    from ..localise import train_localiser
-    from ..utils.io import atomic_path, check_writable_dir, write_json
-
-    # The localiser preset names the student; the teacher has the same three sizes and uses
-    # its "quick" settings for any other name.
-    cfg = resolve_teacher_config(preset if preset in TEACHER_PRESETS else "quick", overrides)
-    out = check_writable_dir(out)
-    tdir = check_writable_dir(out / "teacher")
-    fp = fingerprint(cfg)
-    lab_p, meta_p = tdir / "labels.npy", tdir / "teacher.json"
+    if cfg is None:
+        tp = preset if preset in TEACHER_PRESETS else "quick"
+        base = to_dict(resolve_rodnet_config(tp))
+        base["localise"] = to_dict(resolve_localise_config(preset))
+        ovr = [f"teacher.{o}" for o in overrides or []] + [f"localise.{o}" for o in student_overrides or []]
+        cfg = resolve(RodnetConfig, {"base": base}, "base", None, ovr)
+    out = Path(out)
     ds = as_dataset(data, labels=False)
-    meta = json.loads(meta_p.read_text()) if meta_p.is_file() else {}
-    if lab_p.is_file() and meta.get("fingerprint") == fp and meta.get("dataset") == str(ds.path):
-        labels = np.load(lab_p)
-    else:
-        labels, conf, stats = teacher_labels_detailed(ds, "train", cfg, progress=progress)
-        with atomic_path(lab_p) as tmp:
-            with open(tmp, "wb") as f:
-                np.save(f, labels)
-        with atomic_path(tdir / "confidence.npy") as tmp:
-            with open(tmp, "wb") as f:
-                np.save(f, conf)
-        write_json(meta_p, {"fingerprint": fp, "dataset": str(ds.path), "preset": preset, "seed": seed,
-                            "stats": stats})
-    return Path(train_localiser(str(ds.path), labels, out / "student", preset=preset,
-                                overrides=student_overrides, seed=seed, progress=progress))
+    tdir = run_teacher_stage(cfg.teacher, ds, out / "teacher", force=force, progress=progress)
+    labels = np.load(tdir / "labels.npy")
+    # the teacher never reads GT, so its labels are label-free by construction
+    return Path(train_localiser(str(ds.path), labels, out / "student", preset=preset, seed=seed,
+                                progress=progress, cfg=cfg.localise, label_free=True, force=force))

@@ -28,8 +28,9 @@ def build_report(out: Path, result: dict[str, Any], errors: dict[str, np.ndarray
     n_ex = min(cfg.export_examples, len(val))
     idx = np.linspace(0, len(val) - 1, n_ex).round().astype(int) if n_ex else np.zeros(0, int)
     gt = val.read("target_polar")[idx]
-    if cfg.methods:
-        m = cfg.methods[0]
+    with_labels = [mm for mm in cfg.methods if mm in selflabel_paths]
+    if with_labels:
+        m = with_labels[0]
         from ..selflabel import load_labels
 
         sl_val = load_labels(selflabel_paths[m]["val"])[idx]
@@ -37,7 +38,7 @@ def build_report(out: Path, result: dict[str, Any], errors: dict[str, np.ndarray
             images=val.read("image", idx), masks=val.read("mask", idx), radars=val.read("radar", idx),
             range_bins=ds.range_bins_m, az_bins=ds.azimuth_bins_rad, gt=gt, selflabel=sl_val,
             pred=preds[m][0][idx], path=fig_dir / f"examples_{m}.png")
-        for mm in cfg.methods:
+        for mm in with_labels:
             figures[f"Cross-modal attention maps ({DISPLAY.get(mm, mm)}, validation)"] = plots.attention_grid(
                 selflabel_paths[mm]["val"], data, fig_dir / f"attention_{mm}.png")
     notes = [
@@ -47,5 +48,8 @@ def build_report(out: Path, result: dict[str, Any], errors: dict[str, np.ndarray
         f"Dataset: {result['dataset']['sizes']} samples ({cfg.scenario}, synth preset '{cfg.synth_preset}').",
         "Supervised trains the localiser on ground truth (upper bound). CFAR (genie) assigns the cluster closest "
         "to ground truth (genie-aided by definition). All other rows never read radar ground truth.",
+        "Peak is the strongest return of each validation heatmap (no learning): the floor a label-free method "
+        "must clear. MCL+track smooths MCL's self-labels along each sequence (Viterbi, max-speed motion model). "
+        "MCL (paper) is the literal Eq. 1 model with the Eq. 2 conv2d read-out.",
     ]
     return render.write_report(out, result["metrics"], figures, notes)

@@ -17,9 +17,10 @@ from ..config import fingerprint, to_dict
 from ..errors import DatasetError
 from ..utils.io import check_writable_dir, write_json
 from ..report.render import DISPLAY
-from .config import BenchmarkConfig
+from .config import PRETRAIN_OF, SELFLABEL_OF, BenchmarkConfig
 
-ROW_ORDER = ("supervised", "mcl", "scl", "cl", "clip", "cfar-genie", "cfar", "rodnet")
+ROW_ORDER = ("supervised", "mcl", "mcl+track", "mcl-paper", "scl", "cl", "clip", "peak", "cfar-genie", "cfar",
+             "rodnet")
 
 
 class Timer:
@@ -55,10 +56,32 @@ def ensure_dataset(cfg: BenchmarkConfig, data: Path, progress: bool) -> Path:
     return data
 
 
-def _selflabels(run: Path, data: Path, split: str, out: Path, refine: str, progress: bool) -> Path:
+def _selflabels(run: Path, data: Path, split: str, out: Path, overrides: list[str], progress: bool) -> Path:
     from ..selflabel import run_selflabel
 
-    return run_selflabel(run, data, split=split, out=out, refine=refine, progress=progress)
+    return run_selflabel(run, data, split=split, out=out, overrides=overrides, progress=progress)
+
+
+def proxies_ok(train_store: Path, max_residual_rad: float) -> bool:
+    """Label-free restart rule for ``mcl``: a pretraining whose attention localises lets the column->azimuth map
+    fit most samples tightly; one that does not leaves a wide robust residual (no ground truth involved)."""
+    from ..selflabel import open_labels
+
+    cal = dict(open_labels(train_store).attrs).get("calibration", {})
+    fits = sorted(k for k in cal if k.startswith("azimuth_map_fit"))
+    if not fits:      # not an MIL read-out: nothing to check
+        return True
+    sig = cal[fits[-1]].get("sigma_rad")
+    return sig is not None and np.isfinite(sig) and sig <= max_residual_rad
+
+
+def peak_predictions(data: Path) -> np.ndarray:
+    """The label-free floor ``peak``: the strongest return of each validation heatmap (blob centroid), polar."""
+    from ..dataset.format import bins_to_polar, open_dataset
+    from ..selflabel.geometry import strongest_return
+
+    ds = open_dataset(data, labels=False)
+    return bins_to_polar(strongest_return(ds.split("val").read("radar")), ds.range_bins_m, ds.azimuth_bins_rad)
 
 
 def evaluate_all(preds: dict[str, list[np.ndarray]], gt_val: np.ndarray) -> dict[str, dict[str, Any]]:
@@ -91,30 +114,54 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, progress: bool = True,
     t_start = time.perf_counter()
     write_json(out / "benchmark_config.json", to_dict(cfg))
 
-    data = out / "data"
-    with timer.stage("synthesise"):
-        ensure_dataset(cfg, data, progress)
+    if cfg.data:
+        data = Path(cfg.data)
+        try:
+            open_dataset(data, labels=False)     # must be a complete store
+        except DatasetError as e:
+            raise DatasetError(f"--data {data}: {e}") from None
+    else:
+        data = out / "data"
+        with timer.stage("synthesise"):
+            ensure_dataset(cfg, data, progress)
     ds_free = open_dataset(data, labels=False)
     val_radar = ds_free.split("val").read("radar")
 
     preds: dict[str, list[np.ndarray]] = {}
-    selflabel_paths: dict[str, dict[str, Path]] = {}
+    selflabel_paths: dict[str, dict[str, Path]] = {}   # seed 0's stores (report, D_W)
     loc_runs: dict[str, list[Path]] = {}
     for m in cfg.methods:
-        with timer.stage(f"pretrain:{m}"):
-            run = run_pretrain(data, m, out / "pretrain" / m, preset=cfg.pretrain_preset, seed=cfg.seed,
-                               overrides=list(cfg.pretrain_overrides), progress=progress)
-        with timer.stage(f"selflabel:{m}"):
-            selflabel_paths[m] = {
-                split: _selflabels(run, data, split, out / "selflabels" / f"{m}-{split}.zarr", cfg.refine, progress)
-                for split in ("train", "val")}
-        labels = load_labels(selflabel_paths[m]["train"])
-        with timer.stage(f"localise:{m}"):
-            loc_runs[m] = [train_localiser(data, labels, out / "localise" / m / f"seed{s}",
-                                           preset=cfg.localise_preset, seed=cfg.seed + s, progress=progress,
-                                           overrides=list(cfg.localise_overrides))
-                           for s in range(cfg.seeds)]
-            preds[m] = [predict(r, val_radar) for r in loc_runs[m]]
+        if m == "peak":
+            with timer.stage("peak"):
+                preds[m] = [peak_predictions(data)]
+            continue
+        base = PRETRAIN_OF.get(m, m)
+        sl_over = list(cfg.selflabel_overrides) + SELFLABEL_OF.get(m, [])
+        preds[m], loc_runs[m] = [], []
+        for s in range(cfg.seeds):
+            seed = cfg.seed + s
+            for attempt in range(cfg.pretrain_retries + 1):
+                tag = f"seed{s}" + (f"-retry{attempt}" if attempt else "")
+                with timer.stage(f"pretrain:{base}"):
+                    run = run_pretrain(data, base, out / "pretrain" / base / tag, preset=cfg.pretrain_preset,
+                                       seed=seed + 1000 * attempt, overrides=list(cfg.pretrain_overrides),
+                                       progress=progress)
+                with timer.stage(f"selflabel:{m}"):
+                    paths = {split: _selflabels(run, data, split, out / "selflabels" / f"{m}-{tag}-{split}.zarr",
+                                                sl_over + [f"seed={seed}"], progress) for split in ("train", "val")}
+                if proxies_ok(paths["train"], cfg.max_map_residual_rad):
+                    break
+                log(f"[benchmark] {m} {tag}: label-free proxies failed (column->azimuth map residual above "
+                    f"{cfg.max_map_residual_rad} rad); re-pretraining with another seed")
+            if s == 0:
+                selflabel_paths[m] = paths
+            labels = load_labels(paths["train"])
+            with timer.stage(f"localise:{m}"):
+                r = train_localiser(data, labels, out / "localise" / m / tag, preset=cfg.localise_preset,
+                                    seed=seed, progress=progress, overrides=list(cfg.localise_overrides),
+                                    label_free=True)
+                loc_runs[m].append(r)
+                preds[m].append(predict(r, val_radar))
 
     with timer.stage("localise:supervised"):
         loc_runs["supervised"] = [train_localiser(data, "gt", out / "localise" / "supervised" / f"seed{s}",
@@ -147,6 +194,12 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, progress: bool = True,
 
         for m, paths in selflabel_paths.items():
             metrics[m]["selflabel"] = {s: selflabel_deviation(load_labels(p), gt[s]) for s, p in paths.items()}
+            # label-free quality proxies, as the self-label store recorded them (no ground truth involved)
+            from ..selflabel import open_labels
+
+            a = dict(open_labels(paths["train"]).attrs)
+            metrics[m]["selflabel_proxies_train"] = {k: a[k] for k in ("stage_jitter_m", "refine_jitter_m")
+                                                     if k in a}
         for name in metrics:
             metrics[name]["label_free"] = name not in ("supervised", "cfar-genie")
             metrics[name]["genie"] = name == "cfar-genie"

@@ -13,10 +13,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output directory (stages inside are reused on re-run)")
     p.add_argument("--scenario", default=None, help="parking_lot (default), suburban, street_canyon")
     p.add_argument("--methods", default=None,
-                   help="comma-separated label-free methods (mcl,scl,cl,clip) or 'all'; default: mcl")
+                   help="comma-separated label-free rows (mcl,mcl+track,mcl-paper,scl,cl,clip,peak) or 'all'; "
+                        "default: all but clip")
+    p.add_argument("--data", default=None,
+                   help="use this existing complete dataset store instead of synthesising OUT/data")
     p.add_argument("--baselines", default=None,
                    help="comma-separated baselines (cfar-genie,cfar,rodnet), 'none'; default: all three")
-    p.add_argument("--seeds", type=int, default=None, help="localiser seeds per method (mean ± std when > 1)")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per method: pretraining, self-labels, localiser (mean ± std)")
     p.add_argument("--n", type=int, default=None, help="total samples (overrides the synth preset's sizes)")
     p.add_argument("--seed", type=int, default=None, help="master seed")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -37,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
     if args.baselines:
         extra["baselines"] = [] if args.baselines == "none" else [
             b.strip() for b in args.baselines.split(",") if b.strip()]
+    if args.data:
+        extra["data"] = args.data
     if args.seeds is not None:
         extra["seeds"] = args.seeds
     if args.n is not None:

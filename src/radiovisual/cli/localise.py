@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_set
+from .common import add_force, add_set
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -18,9 +18,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="first seed")
     p.add_argument("--no-progress", action="store_true")
     add_set(p)
+    add_force(p)
 
 
-def _labels(spec: str):
+def load_label_spec(spec: str) -> tuple[object, bool | None, str]:
+    """(labels: "gt" or [N,2] polar array, label_free as declared by the producer, description).
+
+    ``label_free`` comes from the label store's own ``label_free`` attribute; an ``.npy`` carries
+    no provenance, so it is ``None`` (unknown) and never reported as label-free.
+    """
     from pathlib import Path
 
     import numpy as np
@@ -28,17 +34,19 @@ def _labels(spec: str):
     from ..errors import RadiovisualError
 
     if spec == "gt":
-        return "gt"
+        return "gt", False, "gt (supervised)"
     p = Path(spec)
     if p.suffix == ".npy":
         if not p.is_file():
             raise RadiovisualError(f"labels file not found: {p}")
-        return np.load(p)
+        return np.load(p), None, f"{p} (.npy: provenance unknown, not counted as label-free)"
     if not p.exists():
         raise RadiovisualError(f"labels not found: {p} (give a self-label .zarr, an .npy or 'gt')")
-    from ..selflabel import load_labels
+    from ..selflabel import open_labels
 
-    return load_labels(p)
+    g = open_labels(p)
+    lf = g.attrs.get("label_free")
+    return np.asarray(g["polar"][...], dtype=np.float64), (lf if isinstance(lf, bool) else None), str(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,32 +54,27 @@ def run(args: argparse.Namespace) -> int:
 
     from ..errors import RadiovisualError
     from ..evaluate.metrics import seeds_summary
-    from ..localise import evaluate_localiser, train_localiser
+    from ..evaluate.score import score_localiser
+    from ..localise import resolve_localise_config, train_localiser
     from ..utils.io import write_json
 
     if args.seeds < 1:
         raise RadiovisualError(f"--seeds must be >= 1, got {args.seeds}")
-    labels = _labels(args.labels)
+    cfg = resolve_localise_config(args.preset, args.overrides, args.config_yaml)
+    labels, label_free, source = load_label_spec(args.labels)
     out = Path(args.out)
-    overrides = list(args.overrides)
-    if args.config_yaml:
-        from ..config import load_yaml
-
-        overrides = [f"{k}={v}" for k, v in load_yaml(args.config_yaml).items()] + overrides
     per_seed = []
     for k in range(args.seeds):
         seed = args.seed + k
         rd = out if args.seeds == 1 else out / f"seed{seed}"
-        train_localiser(args.data, labels, rd, preset=args.preset, overrides=overrides, seed=seed,
-                        progress=not args.no_progress)
-        ev = evaluate_localiser(rd, args.data, split="val")
-        per_seed.append({"seed": seed, "run": str(rd), "p50_m": ev["p50_m"], "p90_m": ev["p90_m"],
-                         "mean_m": ev["mean_m"], "n": ev["n"]})
+        train_localiser(args.data, labels, rd, preset=args.preset, seed=seed, progress=not args.no_progress,
+                        cfg=cfg, label_free=label_free, force=args.force)
+        ev = score_localiser(rd, args.data, split="val")
+        per_seed.append({"seed": seed, "run": str(rd), **{k: ev[k] for k in ("p50_m", "p90_m", "mean_m", "n")}})
         print(f"seed {seed}: val p50 {ev['p50_m']:.3f} m, p90 {ev['p90_m']:.3f} m (n={ev['n']})")
-    summ = seeds_summary([{k: s[k] for k in ("p50_m", "p90_m", "mean_m")} for s in per_seed])
-    res = {**summ, "per_seed": per_seed, "labels": args.labels, "split": "val",
-           "label_free": args.labels != "gt"}
+    summ = seeds_summary([{k: s[k] for k in ("p50_m", "p90_m", "mean_m", "n")} for s in per_seed])
+    res = {**summ, "per_seed": per_seed, "labels": source, "split": "val", "label_free": bool(label_free)}
     write_json(out / "metrics.json", res)
-    pm = lambda k: f"{summ[k]['mean']:.3f}" + (f" ± {summ[k]['std']:.3f}" if args.seeds > 1 else "")  # noqa: E731
+    pm = lambda k: f"{summ[k]:.3f}" + (f" ± {summ[k[:-2] + '_std_m']:.3f}" if args.seeds > 1 else "")  # noqa: E731
     print(f"validation: p50 {pm('p50_m')} m, p90 {pm('p90_m')} m over {args.seeds} seed(s); {out / 'metrics.json'}")
     return 0

@@ -21,7 +21,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "localise": ("localise", "train/evaluate the radar-only localiser on self-labels or GT"),
     "cfar": ("cfar", "CFAR + DBSCAN baseline (genie-aided and non-genie)"),
     "rodnet": ("rodnet", "RODNet-style radio-visual teacher-student baseline"),
+    "probe": ("probe", "linear probe of a pretrained radio backbone (supervised evaluation, label fractions)"),
+    "retrieve": ("retrieve", "cross-modal radar<->image retrieval Recall@k of a pretrained run"),
     "benchmark": ("benchmark", "end-to-end benchmark: synth, pretrain, self-label, localise, report"),
+    "import-cruw": ("import_cruw", "import a CRUW ROD2021 tree (real radar + camera) into the dataset format"),
+    "export-cruw": ("export_cruw", "write a dataset in the ROD2021 layout (for RODNet-style code)"),
+    "pseudolabel": ("pseudolabel", "pseudo-labels from vision boxes + CFAR/DBSCAN matching (paper §5.2)"),
+    "config": ("config", "print a resolved stage config (or the whole tree) as YAML for --config"),
+    "detect": ("detect", "train a target-car detector from scratch; predict masks for loss.mask_source=pred:PATH"),
 }
 
 

@@ -16,6 +16,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None, help="master seed (default: the config's)")
     p.add_argument("--shard", default="0/1", metavar="K/N",
                    help="only synthesise sequences with global_index %% N == K (run N of these, any machines)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="run sequences on a local Dask cluster of N worker processes (output bytes as serial)")
+    p.add_argument("--scheduler", default=None, metavar="ADDR",
+                   help="submit to a running Dask cluster, e.g. tcp://HOST:8786 (see docs/synthesis.md)")
     p.add_argument("--no-finalize", action="store_true",
                    help="stage only; pack later with `radiovisual merge OUT`")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -31,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     shard = parse_shard(args.shard)
     cfg = resolve_synth_config(args.preset, scenario=args.scenario, n=args.n, seed=args.seed,
                                overrides=args.overrides, yaml_path=args.config_yaml)
-    out = synthesise(cfg, args.out, shard=shard, progress=not args.quiet, finalize_when_done=not args.no_finalize)
+    out = synthesise(cfg, args.out, shard=shard, progress=not args.quiet, finalize_when_done=not args.no_finalize,
+                     workers=args.workers, scheduler=args.scheduler)
     attrs = read_root_attrs(out) or {}
     if attrs.get("complete"):
         print(f"dataset complete: {out} ({', '.join(f'{k} {v}' for k, v in attrs.get('splits', {}).items())})",

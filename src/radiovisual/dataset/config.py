@@ -11,9 +11,9 @@ from typing import Any
 
 from ..config import resolve
 from ..errors import ConfigError
+from ..sensors.radar import C0  # one definition of the speed of light [m/s]
 
 SCENARIOS = ("parking_lot", "suburban", "street_canyon")
-C0 = 299_792_458.0  # speed of light [m/s]
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from ..errors import DatasetError, LabelAccessError
+from ..utils.io import jsonable
+from ..utils.stage import stage_key
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")
@@ -38,9 +40,12 @@ OPTIONAL_ARRAYS: dict[str, str] = {
     "csi": "complex64",
     "range_doppler": "float32",
     "velocity": "float32",
+    "car_model": "int32",
 }
 # Ground truth a real radar/camera rig would not have. Label-free methods never read these.
-GT_ARRAYS = frozenset({"target_polar", "target_xy", "reflectors", "velocity", "depth"})
+# "objects": all annotated objects of imported real data (CRUW), see docs/cruw.md.
+# "car_model": index of the target car's model in the procedural family (scene.cars.car_model).
+GT_ARRAYS = frozenset({"target_polar", "target_xy", "reflectors", "velocity", "depth", "objects", "car_model"})
 
 SHARD_SAMPLES = 64
 
@@ -90,18 +95,50 @@ def mark_complete(root: Any) -> None:
     root.attrs.update({"complete": True})
 
 
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, Mapping):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, float) and not np.isfinite(x):
-        return None
-    return x
+# The one JSON helper lives in utils.io; the old private name stays for existing importers.
+_jsonable = jsonable
+
+
+def _store_of(group: Any) -> str:
+    store = getattr(group, "store", None)
+    root = getattr(store, "root", None)
+    return str(root) if root is not None else str(store)
+
+
+def _sel_indices(sel: Any, n: int) -> list[int]:
+    """Leading-axis sample indices touched by a ``read`` selection."""
+    if isinstance(sel, tuple):
+        sel = sel[0] if sel else slice(None)
+    if isinstance(sel, slice):
+        return list(range(n))[sel]
+    return [int(i) % n if n else int(i) for i in np.atleast_1d(np.asarray(sel)).ravel()]
+
+
+def damaged_indices(arr: Any, indices: Iterable[int] | None = None, first_only: bool = False,
+                    block: int = SHARD_SAMPLES) -> list[int]:
+    """Sample indices (leading axis) of ``arr`` whose chunk cannot be read back intact.
+
+    Reads a block of samples at a time (one shard by default) and only probes sample by sample
+    inside a block that fails, so a healthy store costs one pass over its bytes.
+    """
+    idx = list(range(arr.shape[0])) if indices is None else sorted(set(int(i) for i in indices))
+    bad: list[int] = []
+    for s in range(0, len(idx), block):
+        part = idx[s:s + block]
+        lo, hi = part[0], part[-1] + 1
+        try:
+            arr[lo:hi]
+            continue
+        except Exception:
+            pass
+        for i in part:
+            try:
+                arr[i]
+            except Exception:
+                bad.append(i)
+                if first_only:
+                    return bad
+    return bad
 
 
 @dataclass
@@ -132,7 +169,19 @@ class SplitView:
         return self.group[name]
 
     def read(self, name: str, sel: Any = slice(None)) -> np.ndarray:
-        return np.asarray(self.array(name)[sel])
+        """``name[sel]`` as numpy; a damaged chunk raises ``DatasetError`` naming store, array and index."""
+        arr = self.array(name)
+        try:
+            return np.asarray(arr[sel])
+        except (LabelAccessError, DatasetError, IndexError, TypeError, KeyboardInterrupt):
+            raise
+        except Exception as e:  # zarr/codec errors: checksum mismatch, truncated shard, bad zstd frame
+            bad = damaged_indices(arr, _sel_indices(sel, arr.shape[0]), first_only=True)
+            where = f"index {bad[0]}" if bad else f"selection {sel!r}"
+            store = _store_of(self.group)
+            raise DatasetError(f"{store}: array '{self.name}/{name}' is damaged at {where} "
+                               f"({str(e).splitlines()[0][:60]}); `radiovisual info --verify {store}` "
+                               "lists every damaged chunk") from None
 
     def shape(self, name: str) -> tuple[int, ...]:
         if name not in self.arrays:
@@ -166,6 +215,12 @@ class Dataset:
     @property
     def azimuth_bins_rad(self) -> np.ndarray:
         return np.asarray(self.attrs["azimuth_bins_rad"], dtype=np.float64)
+
+    def fingerprint(self) -> dict[str, str]:
+        """What a stage's key records about its dataset input: the resolved path and the
+        synthesis config fingerprint (a hash of the root attributes when there is none)."""
+        fp = self.attrs.get("config_fingerprint") or stage_key(self.attrs)
+        return {"path": str(Path(self.path).resolve()), "fingerprint": str(fp)}
 
     def label_free(self) -> "Dataset":
         """The same store with the ground-truth guard on."""

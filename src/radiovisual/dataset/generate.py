@@ -74,7 +74,10 @@ def world_labels(world: Any, n_frames: int, k_max: int) -> dict[str, np.ndarray]
         if len(xy) > k_max:  # keep the k_max nearest, deterministically
             xy = xy[np.argsort(np.hypot(xy[:, 0], xy[:, 1]), kind="stable")[:k_max]]
         refl[f, :len(xy)] = xy
+    # index into scene.cars.car_model (the procedural family); -1 if the World does not say
+    model = int(world.meta.get("target_model_index", -1)) if isinstance(world.meta, dict) else -1
     return {
+        "car_model": np.full(T, model, np.int32),
         "target_polar": polar.astype(np.float32),
         "target_xy": polar_to_xy(polar).astype(np.float32),
         "reflectors": refl.astype(np.float32),
@@ -96,7 +99,10 @@ class SequenceGenerator:
         if world_builder is None:
             from ..scene.layouts import build_world as world_builder
         if radar is None:
+            from ..sensors.sionna_jit import prune_kernel_cache
             from ..sensors.sionna_radar import RadarSimulator
+
+            prune_kernel_cache()  # bound ~/.drjit (RADIOVISUAL_DRJIT_CACHE_MB)
 
             radar = RadarSimulator(cfg)
         if camera is None:

@@ -92,6 +92,42 @@ def format_info(d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def verify(path: str | Path) -> dict[str, list[int]]:
+    """Read every chunk of every array of every split: {"split/array": [damaged sample indices]}.
+
+    Only arrays with damage are listed (an empty dict means the store reads back intact).
+    Chunk checksums (the shard index carries a CRC32C) and codec errors both count as damage.
+    """
+    from .format import damaged_indices, open_dataset
+    from .synth import quiet_zarr
+
+    with quiet_zarr():
+        ds = open_dataset(path, labels=True, allow_incomplete=True)
+        out: dict[str, list[int]] = {}
+        for s in ds.splits:
+            sv = ds.split(s)
+            for name in sv.arrays:
+                arr = sv.group[name]
+                if arr.ndim == 0 or arr.shape[0] == 0:
+                    continue
+                bad = damaged_indices(arr)
+                if bad:
+                    out[f"{s}/{name}"] = bad
+    return out
+
+
+def format_ranges(idx: list[int]) -> str:
+    """[0, 1, 2, 5] -> '0-2, 5'."""
+    parts, i = [], 0
+    while i < len(idx):
+        j = i
+        while j + 1 < len(idx) and idx[j + 1] == idx[j] + 1:
+            j += 1
+        parts.append(str(idx[i]) if i == j else f"{idx[i]}-{idx[j]}")
+        i = j + 1
+    return ", ".join(parts)
+
+
 def show(path: str | Path, split: str, index: int, out: str | Path) -> Path:
     """Plot one sample: radar heatmap [dB] with GT x, RGB with mask + box, depth, range-Doppler."""
     import matplotlib

@@ -184,49 +184,54 @@ def load_staged(path: Path, full: bool = True) -> tuple[dict[str, np.ndarray], d
 
 def synthesise(cfg: SynthConfig, out: str | Path, shard: tuple[int, int] = (0, 1), progress: bool = True,
                finalize_when_done: bool = True,
-               make_generator: Callable[[SynthConfig, Path], Any] | None = None) -> Path:
-    """Stage this shard's sequences (skipping valid staged ones), then finalize if all are staged."""
+               make_generator: Callable[[SynthConfig, Path], Any] | None = None,
+               workers: int | None = None, scheduler: str | None = None) -> Path:
+    """Stage this shard's sequences (skipping valid staged ones), then finalize if all are staged.
+
+    ``workers`` > 1 runs the sequences on a local Dask cluster of that many processes;
+    ``scheduler`` ("tcp://host:8786") on a running Dask cluster (``dataset.fanout``). Either way
+    the store's bytes are those of a serial run."""
     out = Path(out)
     k, n = shard
     if n < 1 or not 0 <= k < n:
         raise RadiovisualError(f"shard must satisfy 0 <= k < n, got {k}/{n}")
-    state = prepare_store(cfg, out)
-    if state == "complete":
-        _cleanup(out)
-        _log(progress, f"{out} is already complete; nothing to do")
-        return out
-    plan = make_plan(cfg)
-    fp = fingerprint(cfg)
-    mine = [(s, i) for g, s, i in plan.items() if g % n == k]
-    todo = []
-    for s, i in mine:
-        p = staged_path(out, s, i)
-        ok = p.is_file() and (got := load_staged(p, full=False)) is not None and got[1].get("fingerprint") == fp
-        if not ok:
-            todo.append((s, i))
-    T = plan.n_frames
-    if todo:
-        from tqdm import tqdm
+    if workers is not None and workers < 1:
+        raise RadiovisualError(f"--workers must be >= 1, got {workers}")
+    client = cluster = None
+    if scheduler or (workers or 1) > 1:
+        if make_generator is not None:
+            raise RadiovisualError("make_generator cannot be used with Dask workers")
+        from .fanout import connect
 
-        cache = out / STAGING / "cache" / f"{socket.gethostname()}-{os.getpid()}"
-        if make_generator is None:
-            from .generate import SequenceGenerator
+        client, cluster = connect(workers, scheduler)  # before anything is written
+    try:
+        state = prepare_store(cfg, out)
+        if state == "complete":
+            _cleanup(out)
+            _log(progress, f"{out} is already complete; nothing to do")
+            return out
+        plan = make_plan(cfg)
+        fp = fingerprint(cfg)
+        mine = [(s, i) for g, s, i in plan.items() if g % n == k]
+        todo = []
+        for s, i in mine:
+            p = staged_path(out, s, i)
+            ok = p.is_file() and (got := load_staged(p, full=False)) is not None and got[1].get("fingerprint") == fp
+            if not ok:
+                todo.append((s, i))
+        T = plan.n_frames
+        if todo and client is not None:
+            from .fanout import stage_distributed
 
-            gen = SequenceGenerator(cfg, cache)
-        else:
-            gen = make_generator(cfg, cache)
-        bar = tqdm(total=len(mine) * T, initial=(len(mine) - len(todo)) * T, unit="sample", file=sys.stderr,
-                   disable=not progress, dynamic_ncols=True, smoothing=0.1,
-                   desc=f"synth {cfg.scenario} shard {k}/{n}")
-        try:
-            for s, i in todo:
-                arrays = gen.generate(s, i)
-                save_staged(staged_path(out, s, i), arrays,
-                            {"split": s, "seq_id": i, "fingerprint": fp, "attrs": gen.attrs()})
-                bar.update(T)
-        finally:
-            bar.close()
-            shutil.rmtree(cache, ignore_errors=True)
+            stage_distributed(cfg, out, todo, (len(mine) - len(todo)) * T, len(mine) * T, client,
+                              local=cluster is not None, progress=progress)
+        elif todo:
+            _stage_serial(cfg, out, todo, mine, T, fp, (k, n), progress, make_generator)
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
     prog = staged_progress(out, plan)
     staged = sum(a for a, _ in prog.values())
     if staged < plan.total_sequences:
@@ -241,6 +246,32 @@ def synthesise(cfg: SynthConfig, out: str | Path, shard: tuple[int, int] = (0, 1
     except _Busy:
         _log(progress, f"another process is finalizing {out}")
         return out
+
+
+def _stage_serial(cfg, out: Path, todo, mine, T: int, fp: str, shard: tuple[int, int], progress: bool,
+                  make_generator) -> None:
+    from tqdm import tqdm
+
+    k, n = shard
+    cache = out / STAGING / "cache" / f"{socket.gethostname()}-{os.getpid()}"
+    if make_generator is None:
+        from .generate import SequenceGenerator
+
+        gen = SequenceGenerator(cfg, cache)
+    else:
+        gen = make_generator(cfg, cache)
+    bar = tqdm(total=len(mine) * T, initial=(len(mine) - len(todo)) * T, unit="sample", file=sys.stderr,
+               disable=not progress, dynamic_ncols=True, smoothing=0.1,
+               desc=f"synth {cfg.scenario} shard {k}/{n}")
+    try:
+        for s, i in todo:
+            arrays = gen.generate(s, i)
+            save_staged(staged_path(out, s, i), arrays,
+                        {"split": s, "seq_id": i, "fingerprint": fp, "attrs": gen.attrs()})
+            bar.update(T)
+    finally:
+        bar.close()
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 # ----------------------------------------------------------------------------- finalize

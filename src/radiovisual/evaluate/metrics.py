@@ -47,15 +47,24 @@ def error_summary(errors: np.ndarray) -> dict[str, float]:
 
 
 def seeds_summary(summaries: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Mean and sample std (ddof=1) over seeds of each numeric key: {"p50_m": {"mean","std"}, ..., "n_seeds"}."""
+    """THE seed-summary shape (benchmark, report, ``localise`` CLI): the mean over seeds of each
+    numeric key, plus ``<key-without-_m>_std_m`` sample std (ddof=1) only when there are several
+    seeds, ``n`` (samples per seed, when given) and ``n_seeds``.
+
+    ``[{"p50_m": 1, "p90_m": 2, "n": 5}, {"p50_m": 3, ...}]`` ->
+    ``{"p50_m": 2.0, "p50_std_m": 1.41, "p90_m": ..., "n": 5, "n_seeds": 2}``.
+    """
     if not summaries:
         raise ValueError("seeds_summary needs at least one summary")
     out: dict[str, Any] = {"n_seeds": len(summaries)}
     for k in summaries[0]:
         if k == "n":
+            out["n"] = int(summaries[0]["n"])
             continue
         v = np.array([s[k] for s in summaries], dtype=np.float64)
-        out[k] = {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
+        out[k] = float(v.mean())
+        if len(v) > 1:
+            out[(k[:-2] if k.endswith("_m") else k) + "_std_m"] = float(v.std(ddof=1))
     return out
 
 

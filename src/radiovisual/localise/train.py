@@ -15,8 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from ..config import to_dict
+from ..dataset.format import bins_to_polar, open_dataset, polar_to_bins
 from ..errors import RadiovisualError
+from ..utils.io import load_checkpoint, save_checkpoint, write_json
+from ..utils.stage import StageDir, is_done
+from .config import resolve_localise_config
+from .model import Localiser, build_model
 
 MODEL_VERSION = 1
 
@@ -44,18 +51,8 @@ def _holdout_mask(sequence: np.ndarray, frac: float, seed: int) -> np.ndarray:
     return hold
 
 
-def train_localiser(data: str | Path, labels: Any, out: str | Path, preset: str = "quick",
-                    overrides: list[str] | None = None, seed: int = 0, progress: bool = True) -> Path:
-    """Train on ``labels`` ([N_train,2] polar array, or "gt" = supervised); returns the run dir."""
-    import torch
-
-    from ..config import to_dict
-    from ..dataset.format import open_dataset, polar_to_bins
-    from ..utils.io import check_writable_dir, load_checkpoint, save_checkpoint, write_json
-    from .config import resolve_localise_config
-    from .model import build_model
-
-    cfg = resolve_localise_config(preset, overrides)
+def _load(data: str | Path, labels: Any) -> tuple[Any, np.ndarray, str]:
+    """(dataset, train labels [N,2] polar float64, kind). Only ``labels == "gt"`` opens ground truth."""
     if isinstance(labels, str):
         if labels != "gt":
             raise RadiovisualError(f"labels must be an [N,2] polar array or 'gt', got '{labels}'")
@@ -66,8 +63,7 @@ def train_localiser(data: str | Path, labels: Any, out: str | Path, preset: str 
         ds = open_dataset(data, labels=False)
         y_polar = np.asarray(labels, dtype=np.float64)
         kind = "provided labels (label-free unless their producer used GT)"
-    tr = ds.split("train")
-    n = len(tr)
+    n = len(ds.split("train"))
     if y_polar.ndim != 2 or y_polar.shape[1] != 2:
         raise RadiovisualError(f"labels must have shape [N,2] (range m, azimuth rad), got {list(y_polar.shape)}")
     if len(y_polar) != n:
@@ -76,30 +72,62 @@ def train_localiser(data: str | Path, labels: Any, out: str | Path, preset: str 
         raise RadiovisualError("labels contain NaN or inf values")
     if n < 2:
         raise RadiovisualError(f"the train split of {data} has only {n} samples; need at least 2")
+    return ds, y_polar, kind
 
-    out = check_writable_dir(out)
+
+def _loss(pred: torch.Tensor, y: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """MSE on (row, col) [B,2] normalised by the heatmap size [2] -> scalar."""
+    return (((pred - y) / scale) ** 2).sum(dim=1).mean()
+
+
+def _holdout_loss(model: Any, radar: torch.Tensor, target: torch.Tensor, i_hold: torch.Tensor,
+                  scale: torch.Tensor) -> float:
+    model.eval()
+    with torch.inference_mode():
+        tot = 0.0
+        for s in range(0, len(i_hold), 256):
+            idx = i_hold[s:s + 256]
+            tot += float(_loss(model(radar[idx]), target[idx], scale)) * len(idx)
+    return tot / max(1, len(i_hold))
+
+
+def _train_epoch(model: Any, opt: Any, sched: Any, radar: torch.Tensor, target: torch.Tensor,
+                 perm: torch.Tensor, g: torch.Generator, flip_ok: bool, batch_size: int,
+                 scale: torch.Tensor) -> float:
+    """One pass over ``perm``; returns the summed (per-sample-weighted) training loss."""
+    A = int(scale[1])
+    model.train()
+    tot = 0.0
+    for s in range(0, len(perm), batch_size):
+        idx = perm[s:s + batch_size]
+        if len(idx) < 2 and len(perm) > 2:  # BatchNorm needs >1 sample
+            continue
+        x, y = radar[idx], target[idx].clone()
+        if flip_ok:
+            f = torch.rand(len(idx), generator=g) < 0.5
+            x = torch.where(f.view(-1, 1, 1, 1), x.flip(-1), x)
+            y[f, 1] = (A - 1) - y[f, 1]
+        loss = _loss(model(x), y, scale)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if sched.last_epoch + 1 < sched.total_steps:
+            sched.step()
+        tot += float(loss.detach()) * len(idx)
+    return tot
+
+
+def _fit(cfg: Any, ds: Any, y_polar: np.ndarray, seed: int, ckpt: Path, key: str,
+         progress: bool) -> tuple[dict, dict, dict]:
+    """The training loop (resumable from ``ckpt``): (best state_dict, state, facts for config.json)."""
+    tr = ds.split("train")
     rb, ab = ds.range_bins_m, ds.azimuth_bins_rad
-    R, A = len(rb), len(ab)
-    fp = {"config": to_dict(cfg), "labels": _labels_fingerprint(labels if isinstance(labels, str) else y_polar),
-          "data": {"path": str(Path(data).resolve()), "config": json.dumps(ds.attrs.get("config", {}), sort_keys=True,
-                                                                            default=str)[:4096], "n": n},
-          "seed": int(seed), "version": MODEL_VERSION}
-    key = hashlib.sha256(json.dumps(fp, sort_keys=True).encode()).hexdigest()[:16]
-    done = out / "done.json"
-    if done.is_file():
-        try:
-            if json.loads(done.read_text()).get("key") == key:
-                return out
-        except (OSError, ValueError):
-            pass
-        done.unlink()
-
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(seed)
     radar = torch.from_numpy(np.ascontiguousarray(tr.read("radar"), dtype=np.float32))[:, None]  # [N,1,R,A]
     target = torch.from_numpy(polar_to_bins(y_polar, rb, ab)).float()  # [N,2] fractional bins
-    scale = torch.tensor([float(R), float(A)])
+    scale = torch.tensor([float(len(rb)), float(len(ab))])
     hold = torch.from_numpy(_holdout_mask(tr.read("sequence"), cfg.holdout_frac, seed))
     i_fit, i_hold = torch.nonzero(~hold)[:, 0], torch.nonzero(hold)[:, 0]
     flip_ok = bool(cfg.flip_augment and np.allclose(ab, -ab[::-1], atol=1e-6))
@@ -111,8 +139,7 @@ def train_localiser(data: str | Path, labels: Any, out: str | Path, preset: str 
                                                 pct_start=0.15)
     state = {"epoch": 0, "best": float("inf"), "best_epoch": -1, "bad": 0, "history": []}
     best_sd = None
-    ckpt = out / "last.pt"
-    if ckpt.is_file():  # resume after a crash
+    if ckpt.is_file():  # resume after a crash (only a checkpoint of this very stage key)
         try:
             c = load_checkpoint(ckpt)
             if c.get("key") == key:
@@ -124,46 +151,16 @@ def train_localiser(data: str | Path, labels: Any, out: str | Path, preset: str 
         except RadiovisualError:
             pass
 
-    def loss_fn(pred: Any, y: Any) -> Any:  # MSE on coordinates normalised by the heatmap size
-        return (((pred - y) / scale) ** 2).sum(dim=1).mean()
-
-    def holdout_loss() -> float:
-        model.eval()
-        with torch.inference_mode():
-            tot = 0.0
-            for s in range(0, len(i_hold), 256):
-                idx = i_hold[s:s + 256]
-                tot += float(loss_fn(model(radar[idx]), target[idx])) * len(idx)
-        return tot / max(1, len(i_hold))
-
-    t0 = time.perf_counter()
     epochs = range(state["epoch"], cfg.epochs)
     if progress:
         from tqdm import tqdm
 
         epochs = tqdm(epochs, desc=f"localise seed{seed}", leave=False, initial=state["epoch"], total=cfg.epochs)
     for ep in epochs:
-        model.train()
         g = torch.Generator().manual_seed(seed * 100_003 + ep)
         perm = i_fit[torch.randperm(len(i_fit), generator=g)]
-        tot = 0.0
-        for s in range(0, len(perm), cfg.batch_size):
-            idx = perm[s:s + cfg.batch_size]
-            if len(idx) < 2 and len(perm) > 2:  # BatchNorm needs >1 sample
-                continue
-            x, y = radar[idx], target[idx].clone()
-            if flip_ok:
-                f = torch.rand(len(idx), generator=g) < 0.5
-                x = torch.where(f.view(-1, 1, 1, 1), x.flip(-1), x)
-                y[f, 1] = (A - 1) - y[f, 1]
-            loss = loss_fn(model(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if sched.last_epoch + 1 < sched.total_steps:
-                sched.step()
-            tot += float(loss.detach()) * len(idx)
-        hl = holdout_loss()
+        tot = _train_epoch(model, opt, sched, radar, target, perm, g, flip_ok, cfg.batch_size, scale)
+        hl = _holdout_loss(model, radar, target, i_hold, scale)
         state["history"].append({"epoch": ep, "train_mse": tot / len(perm), "holdout_mse": hl})
         if hl < state["best"]:
             state.update(best=hl, best_epoch=ep, bad=0)
@@ -181,18 +178,49 @@ def train_localiser(data: str | Path, labels: Any, out: str | Path, preset: str 
 
     if best_sd is None:  # holdout loss never finite: keep the last weights rather than nothing
         best_sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    facts = {"flip_augment_used": flip_ok, "n_fit": int(len(i_fit)), "n_holdout": int(len(i_hold))}
+    return best_sd, state, facts
+
+
+def train_localiser(data: str | Path, labels: Any, out: str | Path, preset: str = "quick",
+                    overrides: list[str] | None = None, seed: int = 0, progress: bool = True, *,
+                    cfg: Any = None, yaml_path: str | Path | None = None, label_free: bool | None = None,
+                    force: bool = False) -> Path:
+    """Train on ``labels`` ([N_train,2] polar array, or "gt" = supervised); returns the run dir.
+
+    ``cfg`` (a ``LocaliserConfig``) wins over ``preset``/``yaml_path``/``overrides``. ``label_free``
+    is what the label PRODUCER says about its labels (e.g. the self-label store's ``label_free``
+    attribute); it is recorded, never inferred here. A run directory made with another config,
+    dataset, labels or seed is refused (``StageChangedError``) unless ``force``.
+    """
+
+    if cfg is None:
+        cfg = resolve_localise_config(preset, overrides, yaml_path)
+    ds, y_polar, kind = _load(data, labels)
+    if isinstance(labels, str):
+        label_free = False  # "gt" is supervised by definition
+    labels_fp = _labels_fingerprint(labels if isinstance(labels, str) else y_polar)
+    sd = StageDir(out, "localise", cfg, {"data": ds.fingerprint(), "labels": labels_fp, "seed": int(seed)},
+                  force=force, version=MODEL_VERSION)
+    if sd.done:
+        return sd.path
+    out = sd.begin()
+    t0 = time.perf_counter()
+    best_sd, state, facts = _fit(cfg, ds, y_polar, int(seed), out / "last.pt", sd.key, progress)
+
+    rb, ab = ds.range_bins_m, ds.azimuth_bins_rad
+    R, A = len(rb), len(ab)
     meta = {"config": to_dict(cfg), "preset": preset, "overrides": list(overrides or []), "seed": int(seed),
-            "labels": kind, "labels_fingerprint": fp["labels"], "data": fp["data"]["path"],
-            "range_bins_m": rb.tolist(), "azimuth_bins_rad": ab.tolist(), "heatmap_hw": [R, A],
-            "flip_augment_used": flip_ok, "n_fit": int(len(i_fit)), "n_holdout": int(len(i_hold)),
-            "model_version": MODEL_VERSION}
+            "labels": kind, "label_free": label_free, "labels_fingerprint": labels_fp,
+            "data": ds.fingerprint()["path"], "range_bins_m": rb.tolist(), "azimuth_bins_rad": ab.tolist(),
+            "heatmap_hw": [R, A], **facts, "model_version": MODEL_VERSION}
     save_checkpoint(out / "model.pt", {"state_dict": best_sd, "width": int(cfg.width),
                                        "heatmap_hw": [R, A], "model_version": MODEL_VERSION})
     write_json(out / "config.json", meta)
     write_json(out / "history.json", state["history"])
-    write_json(done, {"key": key, "best_epoch": state["best_epoch"], "holdout_mse": state["best"],
-                      "epochs_run": state["epoch"], "train_seconds": round(time.perf_counter() - t0, 2)})
-    ckpt.unlink(missing_ok=True)
+    sd.finish({"best_epoch": state["best_epoch"], "holdout_mse": state["best"], "epochs_run": state["epoch"],
+               "label_free": label_free, "train_seconds": round(time.perf_counter() - t0, 2)})
+    (out / "last.pt").unlink(missing_ok=True)
     return out
 
 
@@ -201,13 +229,9 @@ _CACHE: dict[tuple[str, int], Any] = {}
 
 def load_localiser(run: str | Path) -> tuple[Any, dict[str, Any]]:
     """(eval model ready for inference, config.json dict); cached per run and model.pt mtime."""
-    import torch
-
-    from ..utils.io import load_checkpoint
-    from .model import Localiser
 
     run = Path(run)
-    if not (run / "done.json").is_file():
+    if not is_done(run):
         raise RadiovisualError(f"{run} is not a finished localiser run (no done.json)")
     mp = run / "model.pt"
     k = (str(mp.resolve()), mp.stat().st_mtime_ns if mp.exists() else 0)
@@ -234,9 +258,6 @@ def load_localiser(run: str | Path) -> tuple[Any, dict[str, Any]]:
 
 def predict(run: str | Path, radar: np.ndarray, batch_size: int = 512) -> np.ndarray:
     """Radar heatmaps [N,R,A] (dB) -> predicted target [N,2] polar (range m, azimuth rad)."""
-    import torch
-
-    from ..dataset.format import bins_to_polar
 
     model, meta = load_localiser(run)
     radar = np.asarray(radar, dtype=np.float32)
@@ -249,15 +270,3 @@ def predict(run: str | Path, radar: np.ndarray, batch_size: int = 512) -> np.nda
             x = torch.from_numpy(np.ascontiguousarray(radar[s:s + batch_size]))[:, None]
             out[s:s + len(x)] = model(x).double().numpy()
     return bins_to_polar(out, np.asarray(meta["range_bins_m"]), np.asarray(meta["azimuth_bins_rad"]))
-
-
-def evaluate_localiser(run: str | Path, data: str | Path, split: str = "val") -> dict[str, Any]:
-    """Location errors of a trained localiser on ``split`` (reporting only: reads GT to score)."""
-    from ..dataset.format import open_dataset
-    from ..evaluate.metrics import error_summary, location_errors
-
-    ds = open_dataset(data, labels=True)
-    sv = ds.split(split)
-    pred = predict(run, sv.read("radar"))
-    err = location_errors(pred, sv.read("target_polar"))
-    return {"split": split, **error_summary(err), "errors": err, "pred": pred}

@@ -1,4 +1,4 @@
-"""Radio-visual self-supervised pretraining: MCL (paper Eq. 1), SCL, CL and CLIP (LIP-Loc).
+"""Radio-visual self-supervised pretraining: MCL (per-bin MIL, default), MCL-paper (literal Eq. 1), SCL, CL, CLIP.
 
 Public API: ``run_pretrain(data, method, out, ...)`` and ``load_backbones(run)``;
 tensors conventions in ``pretrain.data``, feature geometry in ``pretrain.backbones``.
@@ -6,7 +6,7 @@ torch is imported lazily (inside the functions), so importing this package is ch
 """
 
 from .config import METHODS, PRETRAIN_PRESETS, PretrainConfig, resolve_pretrain_config
-from .train import load_backbones, run_pretrain
+from .train import load_backbones, load_method, run_pretrain
 
-__all__ = ["METHODS", "PRETRAIN_PRESETS", "PretrainConfig", "resolve_pretrain_config", "load_backbones",
+__all__ = ["METHODS", "PRETRAIN_PRESETS", "PretrainConfig", "resolve_pretrain_config", "load_backbones", "load_method",
            "run_pretrain"]

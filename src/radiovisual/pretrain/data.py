@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..detect.masks import check_pred_masks, read_pred_masks
 from ..errors import DatasetError
 
 RADAR_SCALE_DB = 10.0
@@ -79,14 +80,17 @@ def to_batch(radar: np.ndarray, image: np.ndarray, mask: np.ndarray | None, pad_
 
 def check_split(split: Any, masked: bool, mask_source: str) -> dict[str, Any]:
     """Validate shapes of a train SplitView; return {n, radar_shape, image_shape}."""
-    for name in ("radar", "image") + ((mask_source,) if masked else ()):
+    pred = masked and mask_source.startswith("pred:")   # detector masks store (radiovisual.detect)
+    for name in ("radar", "image") + ((mask_source,) if masked and not pred else ()):
         if name not in split:
             raise DatasetError(f"split '{split.name}' has no '{name}' array, needed for this method")
     n = len(split)
     rs, ims = split.shape("radar"), split.shape("image")
     if len(rs) != 3 or len(ims) != 4 or ims[-1] != 3 or ims[0] != n:
         raise DatasetError(f"mismatched shapes: radar {rs} (want [N,R,A]), image {ims} (want [N,H,W,3])")
-    if masked:
+    if pred:
+        check_pred_masks(mask_source[len("pred:"):], split.name, (n,) + tuple(ims[1:3]))
+    elif masked:
         ms = split.shape(mask_source)
         want = (n,) + tuple(ims[1:3]) if mask_source == "mask" else (n, 4)
         if tuple(ms) != want:
@@ -97,6 +101,8 @@ def check_split(split: Any, masked: bool, mask_source: str) -> dict[str, Any]:
 def read_masks(split: Any, idx: Any, mask_source: str, hw: tuple[int, int]) -> np.ndarray:
     if mask_source == "mask":
         return split.read("mask", idx)
+    if mask_source.startswith("pred:"):   # "pred:PATH": masks predicted by `radiovisual detect predict`
+        return read_pred_masks(mask_source[len("pred:"):], split.name, idx)
     return bbox_to_mask(split.read("bbox", idx), *hw)
 
 

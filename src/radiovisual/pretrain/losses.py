@@ -42,6 +42,54 @@ def mcl_loss(q_r: torch.Tensor, q_v: torch.Tensor, k_r: torch.Tensor, k_v: torch
     return (l_vr + l_rv) / 2, l_vr, l_rv
 
 
+def smooth_max_score(v: torch.Tensor, r: torch.Tensor, tau_s: float) -> torch.Tensor:
+    """Multiple-instance pair score s[i, j] = tau_s * log sum_n exp(<v_i, r_{j,n}> / tau_s).
+
+    v [Bv, D] (normalised), r [Br, D, N] (normalised per bin n) -> [Bv, Br]. A smooth maximum over
+    the bins of radio map j (-> max_n as tau_s -> 0): the pair matches if *some* bin matches, and the
+    gradient flows mostly to the best-matching bins (softmax weights), which trains spatial attention.
+    """
+    att = torch.einsum("id,jdn->ijn", v, r)               # [Bv, Br, N] cross-modal attention
+    return tau_s * torch.logsumexp(att / tau_s, dim=2)
+
+
+def _paired_smooth_max(v: torch.Tensor, r: torch.Tensor, tau_s: float) -> torch.Tensor:
+    """Diagonal of ``smooth_max_score``: v [B, D], r [B, D, N] -> [B] (s(v_b, r_b))."""
+    return tau_s * torch.logsumexp(torch.einsum("bd,bdn->bn", v, r) / tau_s, dim=1)
+
+
+def mil_mcl_loss(q_r: torch.Tensor, q_v: torch.Tensor, k_r: torch.Tensor, k_v: torch.Tensor,
+                 queue_r: torch.Tensor, queue_v: torch.Tensor, hard_r: torch.Tensor | None,
+                 hard_v: torch.Tensor | None, tau: float, tau_s: float
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Eq. 1 with per-bin radio embeddings and smooth-max pair scores s(.,.) (``smooth_max_score``).
+
+    q_r, k_r [B, D, N] per-bin radio query/key maps; q_v, k_v [B, D] masked-vision query/key;
+    queue_r [K, D, N], queue_v [K, D] negatives; hard_r [B, D, N], hard_v [B, D] (or None): each
+    sample's own hard negative (its mirrored twin). With l_b = logits / tau,
+
+        L^{v~->r} = -1/B sum_b log softmax([s(k^v_b, q^r_b), s(hard^v_b, q^r_b), s(queue^v_k, q^r_b)_k] / tau)_0
+        L^{r->v~} = -1/B sum_b log softmax([s(q^v_b, k^r_b), s(q^v_b, hard^r_b), s(q^v_b, queue^r_k)_k] / tau)_0
+
+    L = (L^{v~->r} + L^{r->v~}) / 2. Returns (L, L^{v~->r}, L^{r->v~}).
+    """
+    pos_vr = _paired_smooth_max(k_v, q_r, tau_s)                        # [B]
+    neg_vr = smooth_max_score(queue_v, q_r, tau_s).t()                  # [B, K]
+    pos_rv = _paired_smooth_max(q_v, k_r, tau_s)                        # [B]
+    neg_rv = smooth_max_score(q_v, queue_r, tau_s)                      # [B, K]
+    cols_vr, cols_rv = [pos_vr[:, None]], [pos_rv[:, None]]
+    if hard_v is not None:
+        cols_vr.append(_paired_smooth_max(hard_v, q_r, tau_s)[:, None])
+    if hard_r is not None:
+        cols_rv.append(_paired_smooth_max(q_v, hard_r, tau_s)[:, None])
+    logits_vr = torch.cat(cols_vr + [neg_vr], dim=1) / tau            # [B, 1(+1)+K]
+    logits_rv = torch.cat(cols_rv + [neg_rv], dim=1) / tau
+    target = torch.zeros(q_v.shape[0], dtype=torch.long, device=q_v.device)
+    l_vr = F.cross_entropy(logits_vr, target)
+    l_rv = F.cross_entropy(logits_rv, target)
+    return (l_vr + l_rv) / 2, l_vr, l_rv
+
+
 def max_attention_similarity(v: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
     """s[i, j] = max_n <v_i, r_{j,n}>: vision embedding i against radio spatial map j.
 

@@ -1,5 +1,8 @@
 """Pretraining methods: one compact nn.Module each, selected by name from ``METHOD_REGISTRY``.
 
+``mcl`` is the per-bin multiple-instance model of ``mil.py``; ``mcl-paper`` (and ``cl``) the literal Eq. 1
+model below, kept so that the paper's reproduction and the improvement can be compared.
+
 Every method owns the online radio/vision backbones (``radio``, ``vision``: what
 ``load_backbones`` returns) and maps a batch {radar [B,1,R,A], image [B,3,H,W],
 gamma [B,1,H,W] | None} to (loss, stats). Queues are registered buffers, EMA copies are
@@ -24,6 +27,7 @@ from torch import nn
 from . import dist
 from .backbones import build_backbones
 from .losses import clip_loss, masked_mean_pool, mcl_loss, scl_loss
+from .mil import MILMethod
 
 
 class GlobalBatchNorm1d(nn.Module):
@@ -179,7 +183,8 @@ class CLIPMethod(nn.Module):
 
 
 METHOD_REGISTRY: dict[str, Callable[[Any], nn.Module]] = {
-    "mcl": lambda cfg: MoCoMethod(cfg, masked=True),
+    "mcl": MILMethod,  # per-bin multiple-instance MCL (see mil.py)
+    "mcl-paper": lambda cfg: MoCoMethod(cfg, masked=True),  # the literal Eq. 1 model (global-mean radio)
     "cl": lambda cfg: MoCoMethod(cfg, masked=False),
     "scl": SCLMethod,
     "clip": CLIPMethod,

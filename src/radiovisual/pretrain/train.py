@@ -16,7 +16,7 @@ from typing import Any
 from ..config import fingerprint, to_dict
 from ..errors import ConfigError, DatasetError, RadiovisualError
 from ..utils.io import load_checkpoint, save_checkpoint, write_json, write_text
-from .config import MASKED_METHODS, resolve_pretrain_config
+from .config import MASKED_METHODS, QUEUE_METHODS, resolve_pretrain_config
 
 
 def _lr_at(step: int, total: int, tcfg: Any) -> float:
@@ -73,7 +73,7 @@ def run_pretrain(data: str | Path, method: str, out: str | Path, preset: str = "
     T, L = cfg.train, cfg.loss
     if T.batch_size % world:
         raise ConfigError(f"train.batch_size={T.batch_size} is not divisible by the world size {world}")
-    if cfg.method in ("mcl", "cl") and L.queue_size % T.batch_size:
+    if cfg.method in QUEUE_METHODS and L.queue_size % T.batch_size:
         raise ConfigError(f"loss.queue_size K={L.queue_size} must be a multiple of the global batch "
                           f"train.batch_size={T.batch_size}")
     masked = cfg.method in MASKED_METHODS
@@ -81,7 +81,7 @@ def run_pretrain(data: str | Path, method: str, out: str | Path, preset: str = "
     if len(src) < T.batch_size:
         what = "samples with a non-empty target mask" if masked else "samples"
         raise DatasetError(f"train split has {len(src)} usable {what}, fewer than train.batch_size={T.batch_size}")
-    if cfg.method in ("mcl", "cl") and L.queue_size + T.batch_size > len(src):
+    if cfg.method in QUEUE_METHODS and L.queue_size + T.batch_size > len(src):
         # the queue would hold older keys of the very samples in the batch: false negatives of the positive
         raise ConfigError(f"loss.queue_size K={L.queue_size} plus train.batch_size={T.batch_size} exceeds the "
                           f"{len(src)} usable train samples; lower loss.queue_size")
@@ -182,6 +182,24 @@ def run_pretrain(data: str | Path, method: str, out: str | Path, preset: str = "
         if bar is not None:
             bar.close()
     return out
+
+
+def load_method(run: str | Path, allow_unfinished: bool = False):
+    """(whole method module incl. projectors, in eval mode on CPU, checkpoint config dict) of a run."""
+    from .config import PretrainConfig
+    from ..config import from_dict
+    from .methods import build_method
+
+    run = Path(run)
+    if not allow_unfinished and not (run / "done.json").is_file():
+        raise RadiovisualError(f"{run} is not a finished pretraining run (no done.json)")
+    ck = load_checkpoint(run / "checkpoint.pt")
+    model = build_method(from_dict(PretrainConfig, ck["config"]))
+    model.load_state_dict(ck["model"])
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model, ck
 
 
 def load_backbones(run: str | Path, allow_unfinished: bool = False):

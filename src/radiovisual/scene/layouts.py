@@ -208,7 +208,8 @@ def _parking_lot(cfg, rng, cache, radar, depth):
     vel = (0.0, -direction * speed, 0.0)
     paint = PAINTS[int(rng.integers(0, len(PAINTS)))]
     target = _car("target", "target", cache, model, paint, track, yaw, velocity=vel)
-    meta = {"lane_x_m": x_lane, "direction": "left_to_right" if direction > 0 else "right_to_left"}
+    meta = {"lane_x_m": x_lane, "direction": "left_to_right" if direction > 0 else "right_to_left",
+            "target_model_index": int(model)}
     return bodies, target, meta
 
 
@@ -254,7 +255,7 @@ def _street(cfg, rng, cache, radar, depth, canyon: bool):
     paint = PAINTS[int(rng.integers(0, len(PAINTS)))]
     target = _car("target", "target", cache, model, paint, track, yaw, velocity=(direction * speed, 0.0, 0.0))
     meta = {"street_half_width_m": half_street, "lane_y_m": lane_y,
-            "direction": "away" if direction > 0 else "towards"}
+            "direction": "away" if direction > 0 else "towards", "target_model_index": int(model)}
     return bodies, target, meta
 
 

@@ -64,3 +64,21 @@ def write_ply(path: str | Path, vertices: np.ndarray, faces: np.ndarray) -> Path
             fh.write(v.tobytes())
             fh.write(face_rec.tobytes())
     return path
+
+
+def read_ply(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(vertices [V,3] float32, faces [F,3] int32) of a PLY written by ``write_ply``."""
+    data = Path(path).read_bytes()
+    end = data.index(b"end_header\n") + len(b"end_header\n")
+    header = data[:end].decode("ascii").splitlines()
+    nv = nf = None
+    for line in header:
+        if line.startswith("element vertex"):
+            nv = int(line.split()[-1])
+        elif line.startswith("element face"):
+            nf = int(line.split()[-1])
+    if nv is None or nf is None or "format binary_little_endian 1.0" not in header:
+        raise ValueError(f"{path}: not a PLY written by radiovisual.scene.meshes.write_ply")
+    v = np.frombuffer(data, "<f4", nv * 3, end).reshape(nv, 3)
+    rec = np.frombuffer(data, [("n", "u1"), ("i", "<i4", (3,))], nf, end + nv * 12)
+    return v.astype(np.float32), rec["i"].astype(np.int32)

@@ -88,65 +88,59 @@ def _run_id(run: Any) -> str:
     return str(p.resolve())
 
 
-def run_selflabel(run: Any, data: str | Path, split: str = "train", out: str | Path | None = None,
-                  refine: str = "parabolic", calibrate: bool = True, export_attention: int = 16,
-                  batch_size: int = 64, range_shift_m: float = 0.0, normalize: bool = False,
-                  progress: bool = True, debias: bool = True) -> Path:
-    """Self-label ``split`` of ``data`` with the backbones of pretrain ``run``; returns the zarr path.
+def face_shift_m(cfg: Any, ds_attrs: dict[str, Any]) -> float:
+    """Range shift [m] of the face -> box-centre prior: ``face_to_centre_m`` when it applies, else 0.
 
-    ``run`` is a pretrain run directory, or a ``(radio_backbone, vision_backbone, cfg)`` tuple.
-    ``refine`` in parabolic | softargmax | none | auto (auto: the method with the lowest label-free
-    temporal jitter on this split, see ``calibrate.temporal_jitter``). All three refinements are
-    computed and their jitter is stored in the attrs either way.
-
-    ``debias`` (default on) is the paper's "one-off calibration for systematic offsets on the entire
-    dataset", done without ground truth (``calibrate.debias_attention``): the split-mean attention map
-    (a position bias that every sample shares, e.g. from coordinate channels and padding) is subtracted,
-    and the sign of the raw dot product (arbitrary: the contrastive loss aligns *projected* vectors) is
-    chosen so that attention peaks sit on stronger radar returns — a physical prior read from the input
-    heatmaps only.
+    ``auto`` applies it when the dataset documents its target point as the centre of a (3-D) bounding box
+    (metadata, not labels); toy stores and datasets labelling the reflecting point get none.
     """
-    import torch
+    if cfg.face_prior == "off":
+        return 0.0
+    doc = str(ds_attrs.get("target_point", "")).lower()
+    on = cfg.face_prior == "on" or ("centre" in doc or "center" in doc) and "bounding box" in doc
+    return float(cfg.face_to_centre_m) if on else 0.0
 
-    from ..dataset.format import bins_to_polar, iter_batches, open_dataset, polar_to_xy
-    from . import calibrate as cal
-    from .attention import feature_to_heatmap
 
-    if refine not in REFINE_METHODS + ("auto",):
-        raise RadiovisualError(f"unknown refine method '{refine}' (choose from {', '.join(REFINE_METHODS + ('auto',))})")
+def _load_run(run: Any) -> tuple[Any, Any, Any, dict[str, Any], str]:
+    """(mil_model or None, radio backbone, vision backbone, pretrain cfg dict, run id) of a run or tuple."""
     if isinstance(run, tuple):
         radio_bb, vision_bb, pcfg = run
-        run_id = "in-memory backbones"
-    else:
-        if not Path(run).is_dir():
-            raise RadiovisualError(f"pretrain run not found: {run}")
-        try:
-            from ..pretrain import load_backbones
-        except ImportError as e:
-            raise RadiovisualError(f"the pretrain stage is unavailable: {e}") from None
-        radio_bb, vision_bb, pcfg = load_backbones(run)
-        run_id = _run_id(run)
-    radio_bb.eval()
-    vision_bb.eval()
-    pcfg_d = _cfg_dict(pcfg)
-    pad_px = int(_find_key(pcfg_d, "mask_pad_px") or 0)
-    mask_source = str(_find_key(pcfg_d, "mask_source") or "mask")
-    stride = _find_key(pcfg_d, "stride")  # pretrain backbones state their geometry: centre = stride*i + offset
-    offset = _find_key(pcfg_d, "offset") or [0.0, 0.0]
-    stride = tuple(float(v) for v in stride) if stride else None
-    offset = tuple(float(v) for v in offset)
+        return None, radio_bb, vision_bb, _cfg_dict(pcfg), "in-memory backbones"
+    if not Path(run).is_dir():
+        raise RadiovisualError(f"pretrain run not found: {run}")
+    from ..pretrain import load_backbones, load_method
 
+    model, _ = load_method(run)
+    radio_bb, vision_bb, pcfg = load_backbones(run)
+    mil = model if hasattr(model, "attention") else None
+    return mil, radio_bb.eval(), vision_bb.eval(), _cfg_dict(pcfg), _run_id(run)
+
+
+def run_selflabel(run: Any, data: str | Path, split: str = "train", out: str | Path | None = None,
+                  cfg: Any = None, progress: bool = True, overrides: list[str] | None = None, **options: Any) -> Path:
+    """Self-label ``split`` of ``data`` with pretrain ``run``; returns the zarr path of the label store.
+
+    ``run`` is a pretrain run directory, or a ``(radio_backbone, vision_backbone, cfg)`` tuple (the
+    paper's read-out). ``cfg`` is a ``SelfLabelConfig``; without it, ``options`` (field=value) and
+    ``overrides`` (dotted ``key=value``) resolve one. A run of the per-bin MIL model (``mcl``) uses its
+    trained similarity as attention (``mil_readout``); other methods use the paper's conv2d read-out of
+    raw backbone features (``mcl-paper``, ``scl``, ``cl``, ``clip``).
+    """
+    from ..config import to_dict
+    from ..dataset.format import open_dataset
+    from .config import resolve_selflabel_config
+
+    if cfg is None:
+        cfg = resolve_selflabel_config(overrides=overrides, extra=options)
+    mil, radio_bb, vision_bb, pcfg_d, run_id = _load_run(run)
     ds = open_dataset(data, labels=False)
     sv = ds.split(split)
     n = len(sv)
     if n == 0:
         raise RadiovisualError(f"split '{split}' of {data} is empty")
-    rb, ab = ds.range_bins_m, ds.azimuth_bins_rad
-    R, A = len(rb), len(ab)
-    config = {"split": split, "refine": refine, "calibrate": bool(calibrate), "export_attention": int(export_attention),
-              "range_shift_m": float(range_shift_m), "normalize": bool(normalize), "mask_pad_px": pad_px,
-              "mask_source": mask_source, "debias": bool(debias),
-              "labels_version": LABELS_VERSION}
+    config = {**to_dict(cfg), "split": split, "labels_version": LABELS_VERSION,
+              "mask_pad_px": int(_find_key(pcfg_d, "mask_pad_px") or 0),
+              "mask_source": str(_find_key(pcfg_d, "mask_source") or "mask")}
     data_fp = {"path": str(Path(data).resolve()), "config": _fingerprint(ds.attrs.get("config", {})), "n": n}
     key = _fingerprint({"config": config, "run": run_id, "data": data_fp})
     out = Path(out) if out is not None else (Path(run) / f"selflabels-{split}.zarr" if not isinstance(run, tuple)
@@ -159,89 +153,173 @@ def run_selflabel(run: Any, data: str | Path, split: str = "train", out: str | P
                 return out
         except Exception:
             pass
+    method = str(pcfg_d.get("method") or _find_key(pcfg_d, "method") or "unknown")
+    common = {"labels_version": LABELS_VERSION, "key": key, "config": config, "run": run_id, "data": data_fp,
+              "pretrain_config": pcfg_d, "label_free": True, "uses_ground_truth": False,
+              "coordinates": "polar: range [m], azimuth [rad] (positive right); "
+                             "bins: fractional (row, col) of the radar heatmap"}
+    if mil is not None:
+        arrays, attrs = _mil_store(mil, ds, sv, cfg, config, progress)
+        attrs["method"] = method + ("+track" if cfg.track else "")
+    else:
+        arrays, attrs = _paper_store(radio_bb, vision_bb, pcfg_d, ds, sv, cfg, config, progress)
+        attrs["method"] = method
+    shift = face_shift_m(cfg, ds.attrs)
+    if shift:   # a documented prior, the same for every sample (see SelfLabelConfig.face_prior)
+        from .calibrate import apply_range_shift
 
-    # --- calibration (label-free): where each feature bin sits in the heatmap ---
+        arrays["polar_face"] = arrays["polar"]
+        arrays["polar"] = apply_range_shift(arrays["polar"], shift, ds.range_bins_m).astype(np.float32)
+    attrs["face_prior_shift_m"] = shift
+    _write_labels(out, arrays, {**common, **attrs})
+    return out
+
+
+def _read_all(sv: Any, cfg: Any, config: dict[str, Any], progress: bool, fn: Any) -> None:
+    """Call fn(sl, radar_np, r_t, i_t, m_t, mask_np) for each batch of the split."""
+    from ..dataset.format import iter_batches
+
     img_hw = tuple(sv.shape("image")[1:3])
-    r0, _, _ = _to_tensors(sv.read("radar", slice(0, min(n, 8))), sv.read("image", slice(0, 1)),
-                           np.zeros((1,) + img_hw, bool), pad_px)
-    with torch.inference_mode():
-        fh, fw = radio_bb(r0[:1]).shape[-2:]
-    calib: dict[str, Any] = {"range_shift_m": float(range_shift_m), "stride": stride, "offset": offset,
+    batches = list(iter_batches(len(sv), cfg.batch_size))
+    if progress:
+        from tqdm import tqdm
+
+        batches = tqdm(batches, desc=f"selflabel {sv.name}", leave=False)
+    for sl in batches:
+        radar_np = sv.read("radar", sl)
+        mask_np = _read_masks(sv, sl, config["mask_source"], img_hw)
+        r_t, i_t, m_t = _to_tensors(radar_np, sv.read("image", sl), mask_np, config["mask_pad_px"])
+        fn(sl, radar_np, r_t, i_t, m_t, mask_np)
+
+
+def _export_idx(n: int, k: int) -> np.ndarray:
+    k = min(int(k), n)
+    return np.linspace(0, n - 1, k).round().astype(np.int64) if k else np.zeros(0, np.int64)
+
+
+def _mil_store(model: Any, ds: Any, sv: Any, cfg: Any, config: dict[str, Any],
+               progress: bool) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    import torch
+
+    from ..dataset.format import bins_to_polar
+    from .geometry import mask_centroid_cols
+    from .mil_readout import mil_selflabels
+
+    atts, powers, us = [], [], []
+
+    def step(sl, radar_np, r_t, i_t, m_t, mask_np):
+        with torch.inference_mode():
+            atts.append(model.attention(r_t, i_t, m_t).double().numpy())
+        powers.append(np.asarray(radar_np, np.float64))
+        us.append(mask_centroid_cols(mask_np))
+
+    _read_all(sv, cfg, config, progress, step)
+    att, power, u = np.concatenate(atts), np.concatenate(powers), np.concatenate(us)
+    rb, ab = ds.range_bins_m, ds.azimuth_bins_rad
+    dt = _find_key(ds.attrs.get("config", {}), "frame_dt_s")
+    res = mil_selflabels(att, power, u, rb, ab, sv.read("sequence"), sv.read("frame"),
+                         float(dt) if dt else 1.0, tuple(float(s) for s in model.radio.stride), cfg)
+    bins = res["bins"][res["final"]]
+    polar = bins_to_polar(bins, rb, ab)
+    if cfg.range_shift_m:
+        from .calibrate import apply_range_shift
+
+        polar = apply_range_shift(polar, cfg.range_shift_m, rb)
+    exp_idx = _export_idx(len(att), cfg.export_attention)
+    score = att.reshape(len(att), -1).max(1).astype(np.float32)
+    arrays = {"polar": polar.astype(np.float32), "bins": bins.astype(np.float32), "score": score,
+              "attention": att[exp_idx].astype(np.float32), "attention_index": exp_idx}
+    for k, b in res["bins"].items():
+        arrays[f"bins_{k}"] = b.astype(np.float32)
+    attrs = {"readout": "mil per-bin similarity", "stage_final": res["final"], "stages": list(res["bins"]),
+             "refine_chosen": cfg.refine, "refine_jitter_m": {res["final"]: res["info"]["jitter_m"][res["final"]]},
+             "calibration": {"method": "stated backbone geometry stride*i", "uses_ground_truth": False,
+                             **{k: v for k, v in res["info"].items() if k != "jitter_m"}},
+             "stage_jitter_m": res["info"]["jitter_m"], "feature_hw": list(att.shape[1:]),
+             "heatmap_hw": [len(rb), len(ab)]}
+    return arrays, attrs
+
+
+def _paper_store(radio_bb: Any, vision_bb: Any, pcfg_d: dict[str, Any], ds: Any, sv: Any, cfg: Any,
+                 config: dict[str, Any], progress: bool) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The paper's read-out (Eq. 2 conv2d of raw masked-vision features over raw radio features)."""
+    import torch
+
+    from ..dataset.format import bins_to_polar, polar_to_xy
+    from . import calibrate as cal
+    from .attention import argmax_2d, feature_to_heatmap, refine_peak
+
+    stride = _find_key(pcfg_d, "stride")  # pretrain backbones state their geometry: centre = stride*i + offset
+    offset = _find_key(pcfg_d, "offset") or [0.0, 0.0]
+    stride = tuple(float(v) for v in stride) if stride else None
+    offset = tuple(float(v) for v in offset)
+    rb, ab = ds.range_bins_m, ds.azimuth_bins_rad
+    R, A = len(rb), len(ab)
+    n = len(sv)
+    att_all: list[np.ndarray] = []
+    pooled_power: list[np.ndarray] = []
+    feat_hw: list[Any] = [None]
+
+    def step(sl, radar_np, r_t, i_t, m_t, mask_np):
+        res = selflabel_batch(radio_bb, vision_bb, r_t, i_t, m_t, normalize=cfg.normalize,
+                              vision_stride=None if stride is None else (int(stride[0]), int(stride[1])))
+        feat_hw[0] = res["feat_hw"]
+        att_all.append(res["att"])
+        # radar power (dB above the sample median) pooled onto the feature grid: input data, not labels
+        pooled_power.append(torch.nn.functional.adaptive_avg_pool2d(r_t, res["feat_hw"])[:, 0].numpy())
+
+    _read_all(sv, cfg, config, progress, step)
+    fh, fw = feat_hw[0]
+    calib: dict[str, Any] = {"range_shift_m": float(cfg.range_shift_m), "stride": stride, "offset": offset,
                              "uses_ground_truth": False}
-    if calibrate:
-        # receptive-field centres from the backbone's stated conv geometry (stride*i + offset),
-        # or the cell centre (i+0.5)*R/h-0.5 when the backbone states none
+    if cfg.calibrate:
         row_c = cal.nominal_centres(fh, R, None if stride is None else stride[0], offset[0])
         col_c = cal.nominal_centres(fw, A, None if stride is None else stride[1], offset[1])
         calib["method"] = ("stated backbone geometry stride*i+offset" if stride else
                            "cell centres (i+0.5)*R/h-0.5")
-        # diagnostic only (not applied): gradient-measured effective receptive-field centres
-        rf = cal.receptive_field_centres(radio_bb, r0, stride=stride, offset=offset)
-        calib.update({"measured_row_centres": rf["rows"].tolist(), "measured_col_centres": rf["cols"].tolist(),
-                      "measured_max_abs_shift_bins": rf["max_abs_shift_bins"]})
     else:  # plain rescaling i * R/h, no receptive-field offset
         row_c, col_c = np.arange(fh) * (R / fh), np.arange(fw) * (A / fw)
         calib["method"] = "uncalibrated rescaling i*R/h"
     calib.update({"row_centres": np.asarray(row_c).tolist(), "col_centres": np.asarray(col_c).tolist()})
-
-    n_exp = min(int(export_attention), n)
-    exp_idx = np.linspace(0, n - 1, n_exp).round().astype(np.int64) if n_exp else np.zeros(0, np.int64)
-    bins = {m: np.zeros((n, 2)) for m in REFINE_METHODS}
-    score = np.zeros(n, np.float32)
-    att_exp: list[np.ndarray] = []
-    feat_hw = None
-    batches = list(iter_batches(n, batch_size))
-    if progress:
-        from tqdm import tqdm
-
-        batches = tqdm(batches, desc=f"selflabel {split}", leave=False)
-    att_all: list[np.ndarray] = []
-    pooled_power: list[np.ndarray] = []
-    for sl in batches:
-        radar_np = sv.read("radar", sl)
-        r_t, i_t, m_t = _to_tensors(radar_np, sv.read("image", sl),
-                                    _read_masks(sv, sl, mask_source, img_hw), pad_px)
-        res = selflabel_batch(radio_bb, vision_bb, r_t, i_t, m_t, normalize=normalize,
-                              vision_stride=None if stride is None else (int(stride[0]), int(stride[1])))
-        feat_hw = res["feat_hw"]
-        att_all.append(res["att"])
-        # radar power (dB above the sample median) pooled onto the feature grid: input data, not labels
-        pooled_power.append(torch.nn.functional.adaptive_avg_pool2d(r_t, feat_hw)[:, 0].numpy())
-    att = np.concatenate(att_all).astype(np.float64)
+    raw = np.concatenate(att_all).astype(np.float64)
     power = np.concatenate(pooled_power).astype(np.float64)
-    sign = 1.0
-    if debias:
-        att, sign, debias_info = cal.debias_attention(att, power)
-        calib["debias"] = debias_info
-    att_t = torch.from_numpy(sign * att if not debias else att)
-    from .attention import argmax_2d, refine_peak
-
-    _, _, sc = argmax_2d(att_t)
-    score[:] = sc.float().numpy()
-    for m in REFINE_METHODS:
-        fr, fc = (t.double().numpy() for t in refine_peak(att_t, m))
-        hr, hc = feature_to_heatmap(fr, fc, feat_hw, (R, A), row_c, col_c)
-        bins[m][:] = np.stack([hr, hc], axis=1)
-    att_exp.extend(att[i].astype(np.float32) for i in exp_idx)
-
-    # --- label-free comparison of refinements: temporal jitter along sequences ---
     seq, frm = sv.read("sequence"), sv.read("frame")
-    polar_all = {m: cal.apply_range_shift(bins_to_polar(bins[m], rb, ab), range_shift_m, rb) for m in REFINE_METHODS}
-    jitter = {m: cal.temporal_jitter(polar_to_xy(polar_all[m]), seq, frm) for m in REFINE_METHODS}
-    chosen = refine
-    if refine == "auto":
+
+    def labels_of(att: np.ndarray) -> dict[str, np.ndarray]:
+        att_t = torch.from_numpy(att)
+        out = {}
+        for m in REFINE_METHODS:
+            fr, fc = (t.double().numpy() for t in refine_peak(att_t, m))
+            hr, hc = feature_to_heatmap(fr, fc, (fh, fw), (R, A), row_c, col_c)
+            out[m] = np.stack([hr, hc], axis=1)
+        return out
+
+    variants = {"off": raw}
+    if cfg.debias in ("on", "auto"):
+        variants["on"], _, calib["debias"] = cal.debias_attention(raw, power)
+    bins_v = {k: labels_of(a) for k, a in variants.items()}
+    polar_v = {k: {m: cal.apply_range_shift(bins_to_polar(b[m], rb, ab), cfg.range_shift_m, rb) for m in b}
+               for k, b in bins_v.items()}
+    jitter_v = {k: {m: cal.temporal_jitter(polar_to_xy(p[m]), seq, frm) for m in p} for k, p in polar_v.items()}
+    # label-free choice of debiasing ("auto"): the variant with the lower temporal jitter (parabolic)
+    deb = cfg.debias if cfg.debias != "auto" else min(
+        jitter_v, key=lambda k: np.nan_to_num(jitter_v[k]["parabolic"]["rms_m"], nan=np.inf))
+    calib["debias_chosen"] = deb
+    calib["debias_jitter_m"] = {k: j["parabolic"]["rms_m"] for k, j in jitter_v.items()}
+    jitter = jitter_v[deb]
+    chosen = cfg.refine
+    if chosen == "auto":
         finite = {m: j["rms_m"] for m, j in jitter.items() if np.isfinite(j["rms_m"])}
         chosen = min(finite, key=finite.get) if finite else "parabolic"
-    attrs = {"labels_version": LABELS_VERSION, "key": key, "config": config, "run": run_id, "data": data_fp,
-             "pretrain_config": pcfg_d, "calibration": calib, "refine_chosen": chosen,
-             "refine_jitter_m": jitter, "feature_hw": list(feat_hw), "heatmap_hw": [R, A],
-             "label_free": True, "coordinates": "polar: range [m], azimuth [rad] (positive right); "
-             "bins: fractional (row, col) of the radar heatmap"}
-    h, w = feat_hw
-    att_arr = np.stack(att_exp).astype(np.float32) if att_exp else np.zeros((0, h, w), np.float32)
-    _write_labels(out, {"polar": polar_all[chosen].astype(np.float32), "bins": bins[chosen].astype(np.float32),
-                        "score": score, "attention": att_arr, "attention_index": exp_idx}, attrs)
-    return out
+    att = variants[deb]
+    _, _, sc = argmax_2d(torch.from_numpy(att))
+    exp_idx = _export_idx(n, cfg.export_attention)
+    arrays = {"polar": polar_v[deb][chosen].astype(np.float32), "bins": bins_v[deb][chosen].astype(np.float32),
+              "score": sc.float().numpy(), "attention": att[exp_idx].astype(np.float32),
+              "attention_index": exp_idx}
+    attrs = {"readout": "paper conv2d (Eq. 2)", "calibration": calib, "refine_chosen": chosen,
+             "refine_jitter_m": jitter, "feature_hw": [fh, fw], "heatmap_hw": [R, A]}
+    return arrays, attrs
 
 
 def _write_labels(out: Path, arrays: dict[str, np.ndarray], attrs: dict[str, Any]) -> None:

@@ -1,7 +1,8 @@
 """Ray-traced monostatic radar on Sionna RT: World -> range-azimuth and range-Doppler maps.
 
-One Sionna scene is built per World (sequence): static bodies become SceneObjects with
-ITU radio materials (diffuse scattering enabled), every ``radar_target`` body becomes a
+One Sionna scene is built per World (sequence): static bodies are merged into one SceneObject
+per ITU radio material (diffuse scattering enabled; a fixed list, see ``RADAR_MATERIALS``, so
+the compiled kernels do not depend on the scene: ``sionna_jit``), every ``radar_target`` body becomes a
 3GPP TR 38.901 "vehicle-multi-sp" sensing target on its hull mesh. TX and RX are single
 ``tr38901`` elements at the radar position looking at ``radar_look_at``; the receive
 array (columns along the horizontal array axis, optional rows) is applied analytically
@@ -14,10 +15,14 @@ coherently. DSP is in ``sensors.radar``.
 
 from __future__ import annotations
 
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
+from ..errors import RadiovisualError
+from ..scene.meshes import merge, read_ply, write_ply
 from . import radar as rp
 
 SENSING_OBJECT_TYPE = "vehicle-multi-sp"
@@ -25,6 +30,11 @@ PRUNE_BELOW_NOISE_DB = 40.0  # paths this far below the per-bin noise floor are 
 
 
 SOLVER_SEED_POOL = 8         # distinct ray-sampling seeds (see _solver_seed)
+# Every radio material a layout may use (scene.layouts); one merged static shape each.
+RADAR_MATERIALS = ("concrete", "brick", "glass", "metal", "wood")
+# Stands in for an absent material: a 1 mm triangle 10 km below ground, which no ray reaches.
+PLACEHOLDER_TRIANGLE = (np.array([[0, 0, -1e4], [1e-3, 0, -1e4], [0, 1e-3, -1e4]], np.float32),
+                        np.array([[0, 1, 2]], np.int32))
 
 
 def _solver_seed(seed: int, stream: int, pool: int) -> int:
@@ -49,13 +59,14 @@ class RadarSimulator:
         self.radio = cfg.radio
         self._rt = import_sionna_rt()
         from sionna.rt import PathSolver
-        from sionna.rt.rcs import RCSSolver
+
+        from .sionna_jit import opaque_rcs_solver
 
         # On the LLVM backend a fixed seed already reproduces the same path set (only its order
         # may vary, which _path_arrays canonicalises); the deterministic generator costs ~2x.
         det = bool(getattr(cfg.radio, "deterministic_solver", False))
         self._path_solver = PathSolver(deterministic=det)
-        self._rcs_solver = RCSSolver(deterministic=det)
+        self._rcs_solver = opaque_rcs_solver(deterministic=det)
         self._pool = int(getattr(cfg.radio, "solver_seed_pool", SOLVER_SEED_POOL))
         # True (default, exact): clutter is re-traced every frame, so the moving target shadows it
         self._clutter_every_frame = bool(getattr(cfg.radio, "clutter_every_frame", True))
@@ -121,20 +132,27 @@ class RadarSimulator:
         if not self._clutter_every_frame and target is not None and r.clutter_max_depth >= 1:
             # Approximation (opt-in): clutter traced once per sequence with the target parked far
             # below ground, so it neither shadows nor is counted in the static clutter.
-            import mitsuba as mi
-
-            target.position = mi.Point3f(0.0, 0.0, -1000.0)
+            target.set((0.0, 0.0, -1000.0), 0.0)
             static_clutter = self._solve(scene, seed, rcs=False)
+        # With static clutter (and no stored CSI) its coherent range-antenna / range-Doppler sums
+        # are the same every frame: computed once, only the target echoes are summed per frame.
+        static_sum = None
+        if static_clutter is not None and not r.save_csi:
+            t0 = time.perf_counter()
+            static_sum = self._coherent(static_clutter)
+            self._tick("dsp_s", time.perf_counter() - t0)
         for f in range(T):
             t1 = time.perf_counter()
             if target is not None:
                 self._pose_target(target, tb, f)
             if static_clutter is None:
                 paths = self._solve(scene, seed)
-            else:
+            elif static_sum is None:
                 paths = static_clutter + self._solve(scene, seed, clutter=False)
+            else:
+                paths = self._solve(scene, seed, clutter=False)
             t2 = time.perf_counter()
-            res = self._dsp(paths, noise_rng)
+            res = self._dsp(paths, noise_rng, static_sum)
             t3 = time.perf_counter()
             self._tick("solve_s", t2 - t1)
             self._tick("dsp_s", t3 - t2)
@@ -157,32 +175,52 @@ class RadarSimulator:
         from sionna.rt.radio_materials import ITURadioMaterial
         from sionna.rt.rcs import TR38901SensingTarget
 
+        from .sionna_jit import Poser
+
         r = self.radio
         scene = load_scene()
         scene.frequency = r.carrier_hz
-        mats: dict[str, object] = {}
         objs = []
         target = None
+        # Static geometry, merged per radio material into a FIXED list of shapes (a tiny
+        # placeholder where a material is absent): Dr.Jit's virtual-call kernels depend on the
+        # number of shapes, so a per-body shape count would compile new kernels for every scene.
+        # Ray tracing is unchanged: same triangles, same materials.
+        static: dict[str, list] = {m: [] for m in RADAR_MATERIALS}
         for b in world.bodies:
             pos, yaw = b.pose(0)
             if b.radar_target and b.hull_mesh:
                 st = TR38901SensingTarget(name=b.name, object_type=SENSING_OBJECT_TYPE, fname=str(b.hull_mesh),
                                           random_phases=True)
-                self._place(st, pos, yaw)
-                if any(b.velocity):
-                    st.velocity = mi.Vector3f(*[float(v) for v in b.velocity])
+                poser = Poser(st)
+                poser.set(pos, yaw)
+                # The velocity is handed to the RCS solver directly (sionna_jit.OpaqueRCSSolver),
+                # not through Sionna's per-shape "velocity" texture, whose value would be baked
+                # into every kernel. Equivalent: a sensing target is an absorber for PathSolver
+                # and for the legs of RCSSolver paths, so only the scattering event uses it.
+                st._rv_velocity = tuple(float(v) for v in b.velocity)
                 objs.append(st)
                 if b.name == world.target:
-                    target = st
+                    target = poser
                 continue
-            for i, p in enumerate(b.parts):
+            c, s = np.cos(yaw), np.sin(yaw)
+            rot = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+            for p in b.parts:
                 itu = p.radio_material[4:] if p.radio_material.startswith("itu_") else p.radio_material
-                if itu not in mats:
-                    mats[itu] = ITURadioMaterial(name=f"rv-{itu}", itu_type=itu, thickness=0.1,
-                                                 scattering_coefficient=float(r.scattering_coefficient))
-                o = SceneObject(fname=str(p.mesh), name=f"{b.name}__{i}", radio_material=mats[itu])
-                self._place(o, pos, yaw)
-                objs.append(o)
+                if itu not in static:
+                    raise RadiovisualError(f"body '{b.name}': radio material '{p.radio_material}' is not one of "
+                                           f"{', '.join('itu_' + m for m in RADAR_MATERIALS)}")
+                v, f = read_ply(p.mesh)
+                static[itu].append(((v.astype(np.float64) @ rot.T + pos).astype(np.float32), f))
+        with tempfile.TemporaryDirectory(prefix="rv_radar_") as tmp:
+            statics = []
+            for itu, meshes in static.items():
+                v, f = merge(*meshes) if meshes else PLACEHOLDER_TRIANGLE
+                path = write_ply(Path(tmp) / f"{itu}.ply", v, f)
+                mat = ITURadioMaterial(name=f"rv-{itu}", itu_type=itu, thickness=0.1,
+                                       scattering_coefficient=float(r.scattering_coefficient))
+                statics.append(SceneObject(fname=str(path), name=f"static-{itu}", radio_material=mat))
+        objs = statics + objs
         scene.add(objs)
         scene.tx_array = PlanarArray(num_rows=1, num_cols=1, pattern="tr38901", polarization="V")
         scene.rx_array = PlanarArray(num_rows=1, num_cols=1, pattern="tr38901", polarization="V")
@@ -198,36 +236,12 @@ class RadarSimulator:
         return scene, target
 
     @staticmethod
-    def _place(obj, pos: np.ndarray, yaw: float) -> None:
-        """Pose a freshly loaded mesh (local frame: footprint centre at the origin) at (pos, yaw).
-
-        Sionna rotates about (and reports ``position`` as) the AABB centre, so we rotate first and
-        then translate by where the local origin went.
-        """
-        import mitsuba as mi
-
-        c = np.array(obj.position).ravel().astype(np.float64)
-        if yaw != 0.0:
-            obj.orientation = mi.Point3f(float(yaw), 0.0, 0.0)
-        cs, sn = np.cos(yaw), np.sin(yaw)
-        rot = np.array([[cs, -sn, 0], [sn, cs, 0], [0, 0, 1]])
-        origin_now = c + rot @ (-c)
-        now = np.array(obj.position).ravel().astype(np.float64)
-        obj.position = mi.Point3f(*[float(v) for v in now + (np.asarray(pos, float) - origin_now)])
-
-    def _pose_target(self, st, body, frame: int) -> None:
-        """Move the target's sensing target to its footprint pose at ``frame``.
-
-        The car hull's AABB is [-L/2, L/2] x [-W/2, W/2] x [0, H] with the full-size lower body
-        dominating the footprint, so its rotated AABB centre (Sionna's ``position``) is the
-        footprint centre lifted by H/2 for any yaw.
-        """
-        import mitsuba as mi
-
+    def _pose_target(poser, body, frame: int) -> None:
+        """Move the target's sensing target to its footprint pose at ``frame`` (opaque transform:
+        no new kernel per pose, see ``sionna_jit``). Its AABB centre, Sionna's ``position``, is
+        then the footprint centre lifted by H/2 for any yaw (hull AABB [-L/2,L/2]x[-W/2,W/2]x[0,H])."""
         pos, yaw = body.pose(frame)
-        if abs(float(st.orientation.x[0]) - yaw) > 1e-9:
-            st.orientation = mi.Point3f(float(yaw), 0.0, 0.0)
-        st.position = mi.Point3f(float(pos[0]), float(pos[1]), float(pos[2] + body.size[2] / 2.0))
+        poser.set(pos, yaw)
 
     # ------------------------------------------------------------------ solve
     def _solve(self, scene, seed: int, clutter: bool = True, rcs: bool = True) -> list[dict]:
@@ -252,7 +266,8 @@ class RadarSimulator:
         return arrs
 
     # ------------------------------------------------------------------ DSP
-    def _dsp(self, path_sets: list[dict], rng: np.random.Generator) -> dict:
+    def _gains(self, path_sets: list[dict]):
+        """Concatenated paths with their complex gains (TX power, elevation factor), pruned."""
         r = self.radio
         a = np.concatenate([p["a"] for p in path_sets]) if path_sets else np.zeros(0, complex)
         tau = np.concatenate([p["tau"] for p in path_sets]) if path_sets else np.zeros(0)
@@ -262,22 +277,14 @@ class RadarSimulator:
         # drop paths that cannot reach the noise floor even with full array + window gain
         floor_mw = rp.noise_power_w(r) * 1e3 * 3.0 / (8.0 * r.n_subcarriers)
         keep = (np.abs(g) ** 2) * 0.25 * r.array_cols > floor_mw * 10 ** (-PRUNE_BELOW_NOISE_DB / 10)
-        g, tau, u, fd = g[keep], tau[keep], u[keep], fd[keep]
+        return g[keep], tau[keep], u[keep], fd[keep]
+
+    def _coherent(self, path_sets: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+        """Noise-free path sums: range-antenna cube [R, N] (eqs. 1-2) and range-Doppler map [R, D]."""
+        r = self.radio
+        g, tau, u, fd = self._gains(path_sets)
         S = rp.steering(rp.sin_azimuth(u), r)                         # [P, N]
         M = rp.range_antenna_banded(tau, g, S, r, self.rows)           # sparse [R, P]
-        res = {}
-        if r.save_csi:
-            # materialise the CFR (eq. 1) and derive the heatmap from it, so that the stored
-            # CSI and the heatmap share one noise realisation
-            K, B, fc = r.n_subcarriers, r.bandwidth_hz, r.carrier_hz
-            fk = (np.arange(K) - K / 2) * B / K
-            E = np.exp(-2j * np.pi * (fc + fk[None]) * tau[:, None])        # [P, K]
-            csi = (S * g[:, None]).T @ E + rp.cfr_noise(rng, (r.array_cols, K), r)   # [N, K]
-            res["csi"] = csi.astype(np.complex64)
-            xa = np.fft.ifft(rp.hann(K) * csi, axis=-1)[:, self.rows].T          # [R, N]
-        else:
-            xa = M @ S + rp.noise_range_antenna(rng, r, self.rows, r.array_cols)   # [R, N]
-        res["radar"] = rp.to_db(xa @ self._V)
         # Range-Doppler on the reference column. Static paths all share the zero-Doppler
         # kernel, so they collapse to one range profile; only moving paths need their own.
         ref = r.array_cols // 2
@@ -285,8 +292,32 @@ class RadarSimulator:
         rd = np.outer(M[:, ~moving] @ S[~moving, ref], rp.doppler_kernel(np.zeros(1), r)[0])
         if moving.any():
             rd += M[:, moving] @ (S[moving, ref][:, None] * rp.doppler_kernel(fd[moving], r))
-        rd += rp.noise_range_doppler(rng, r, self.rows)
-        res["range_doppler"] = rp.to_db(rd)
+        return M @ S, rd
+
+    def _dsp(self, path_sets: list[dict], rng: np.random.Generator,
+             static_sum: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
+        """Heatmaps of one frame; ``static_sum`` = ``_coherent`` of paths shared by all frames."""
+        r = self.radio
+        res = {}
+        if r.save_csi:
+            # materialise the CFR (eq. 1) and derive the heatmap from it, so that the stored
+            # CSI and the heatmap share one noise realisation
+            g, tau, u, _ = self._gains(path_sets)
+            S = rp.steering(rp.sin_azimuth(u), r)
+            K, B, fc = r.n_subcarriers, r.bandwidth_hz, r.carrier_hz
+            fk = (np.arange(K) - K / 2) * B / K
+            E = np.exp(-2j * np.pi * (fc + fk[None]) * tau[:, None])        # [P, K]
+            csi = (S * g[:, None]).T @ E + rp.cfr_noise(rng, (r.array_cols, K), r)   # [N, K]
+            res["csi"] = csi.astype(np.complex64)
+            xa = np.fft.ifft(rp.hann(K) * csi, axis=-1)[:, self.rows].T          # [R, N]
+            _, rd = self._coherent(path_sets)
+        else:
+            xa, rd = self._coherent(path_sets)
+            if static_sum is not None:
+                xa, rd = xa + static_sum[0], rd + static_sum[1]
+            xa = xa + rp.noise_range_antenna(rng, r, self.rows, r.array_cols)   # [R, N]
+        res["radar"] = rp.to_db(xa @ self._V)
+        res["range_doppler"] = rp.to_db(rd + rp.noise_range_doppler(rng, r, self.rows))
         return res
 
 

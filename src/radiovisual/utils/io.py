@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from ..errors import RadiovisualError
 
@@ -50,15 +51,34 @@ def write_json(path: str | Path, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
 
 
+def jsonable(x: Any, nan_to_none: bool = True) -> Any:
+    """Plain JSON types from numpy scalars/arrays, tuples, Paths and mappings (the one helper).
+
+    ``nan_to_none``: non-finite floats become ``null``. Zarr attributes need it (strict JSON);
+    ``write_json`` keeps them (Python's json writes ``NaN``) so a NaN metric stays visible.
+    """
+    import numpy as np
+
+    if isinstance(x, Mapping):
+        return {str(k): jsonable(v, nan_to_none) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v, nan_to_none) for v in x]
+    if isinstance(x, np.ndarray):
+        return jsonable(x.tolist(), nan_to_none)
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, Path):
+        return str(x)
+    if nan_to_none and isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
 def _json_default(o: Any) -> Any:
     import numpy as np
 
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
+    if isinstance(o, (np.generic, np.ndarray, Path)):
+        return jsonable(o, nan_to_none=False)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 

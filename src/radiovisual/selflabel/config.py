@@ -1,0 +1,80 @@
+"""Self-labelling configuration (``radiovisual selflabel --set key=value``): one frozen dataclass.
+
+Defaults were chosen with label-free proxies only (see docs/selflabel-localise.md, "Selection protocol"):
+the temporal jitter of the self-labels along sequences and the attention's peak-to-sidelobe ratio on the
+train split. Nothing here was chosen on ground truth or on the validation split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import resolve
+from ..errors import ConfigError
+from .attention import REFINE_METHODS
+
+
+@dataclass(frozen=True)
+class SelfLabelConfig:
+    refine: str = "parabolic"          # sub-bin peak refinement: parabolic | softargmax | none | auto
+    calibrate: bool = True             # receptive-field centres from the backbone's stated geometry
+    export_attention: int = 16         # attention maps stored for the report
+    batch_size: int = 64
+    range_shift_m: float = 0.0         # extra explicit range shift [m] (a prior, not a fit)
+    # The radar's dominant return of a car is its face nearest to the radar, while a dataset whose documented
+    # target point is the car's box centre labels a point about half a car width further away. Prior, never
+    # fitted: half the width of the 3GPP TR 38.901 (Sec. 7.9) vehicle sensing target, 4.7 x 1.86 x 1.5 m.
+    face_prior: str = "auto"           # auto: on when the dataset's attrs document a box-centre target point
+    face_to_centre_m: float = 0.93
+    # --- mcl-paper (literal Eq. 2 conv2d read-out of raw features) ---
+    normalize: bool = False            # cosine instead of raw dot product
+    debias: str = "auto"               # subtract split-mean map + sign: on | off | auto (lower temporal jitter)
+    # --- mcl (per-bin MIL read-out) ---
+    azimuth_map: bool = True           # learn image column -> radar azimuth across the split (no calibration)
+    snap: bool = True                  # strongest radar return near the prior, then its blob centroid
+    range_window_m: float = 1.5        # half window around the attention's range [m]
+    azimuth_window_sigmas: float = 3.0  # half window around the mapped azimuth, in robust residual sigmas
+    min_azimuth_window_deg: float = 3.0
+    final_azimuth: str = "map"         # radar (snapped blob) | map (mask column via the learned map) | mean
+    search_azimuth_deg: float = 15.0   # first-round half window around the attention's azimuth
+    snap_rounds: int = 3               # snap / re-fit rounds
+    centroid_db: float = 6.0           # blob centroid over bins within this many dB of the peak
+    # --- mcl+track (Viterbi along each sequence) ---
+    track: bool = False
+    max_speed_mps: float = 10.0        # motion model: upper bound on target speed
+    track_candidates: int = 6          # radar local maxima per frame offered to the tracker
+    seed: int = 0                      # robust-fit sampling
+
+    def __post_init__(self) -> None:
+        # YAML reads `--set face_prior=off` as the boolean false (then str() -> "False"): accept either spelling
+        for name in ("face_prior", "debias"):
+            v = {"true": "on", "false": "off"}.get(str(getattr(self, name)).lower())
+            if v is not None:
+                object.__setattr__(self, name, v)
+
+    def validate(self) -> None:
+        if self.refine not in REFINE_METHODS + ("auto",):
+            raise ConfigError(f"unknown refine method '{self.refine}' (choose from "
+                              f"{', '.join(REFINE_METHODS + ('auto',))})")
+        if self.face_prior not in ("on", "off", "auto") or self.face_to_centre_m < 0:
+            raise ConfigError("face_prior must be on, off or auto and face_to_centre_m >= 0")
+        if self.final_azimuth not in ("radar", "map", "mean"):
+            raise ConfigError(f"final_azimuth must be radar, map or mean, got {self.final_azimuth!r}")
+        if self.debias not in ("on", "off", "auto"):
+            raise ConfigError(f"debias must be on, off or auto, got {self.debias!r}")
+        if self.batch_size < 1 or self.export_attention < 0:
+            raise ConfigError("batch_size must be >= 1 and export_attention >= 0")
+        if not (self.range_window_m > 0 and self.azimuth_window_sigmas > 0 and self.min_azimuth_window_deg > 0
+                and self.centroid_db > 0 and self.max_speed_mps > 0 and self.track_candidates >= 1
+                and self.search_azimuth_deg > 0 and self.snap_rounds >= 1):
+            raise ConfigError("windows, centroid_db and max_speed_mps must be > 0, track_candidates >= 1")
+
+
+SELFLABEL_PRESETS: dict[str, dict[str, Any]] = {"default": {}, "track": {"track": True}}
+
+
+def resolve_selflabel_config(preset: str = "default", overrides: list[str] | None = None,
+                             yaml_path: str | None = None, extra: dict[str, Any] | None = None) -> SelfLabelConfig:
+    """Preset <- YAML <- ``extra`` <- dotted ``--set`` overrides."""
+    return resolve(SelfLabelConfig, SELFLABEL_PRESETS, preset, yaml_path, overrides, extra)

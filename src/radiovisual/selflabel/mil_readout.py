@@ -1,0 +1,155 @@
+"""Self-labels from the per-bin MIL model (``mcl``): attention -> learned column->azimuth map -> radar snap
+(-> ``mcl+track``). Label-free: inputs are radar heatmaps, target masks and capture metadata only.
+
+Stages (each stored with its label-free temporal jitter in the label store's attrs):
+1. ``attention``: argmax of the trained per-bin similarity a_n = <z^v, z^r_n> (Eq. 2-3), refined.
+2. ``map``: the attention finds range well but azimuth only roughly, and vision knows azimuth through the
+   mask's image column u. A monotone map tan(az) = slope u + icpt is fitted across the whole split by
+   robust agreement between the attention azimuths and u (``geometry.fit_column_azimuth``): the paper's
+   "one-off calibration for systematic offsets on the entire dataset", without stored calibration.
+   Prior = (attention range, mapped azimuth).
+3. ``snap``: the strongest radar return inside a window around the prior (range +- range_window_m,
+   azimuth +- k sigma of the map's residuals), refined to its power-weighted blob centroid. The map is
+   then refitted on the snapped azimuths (sharper than the attention's) and the snap repeated.
+4. ``track`` (optional): Viterbi along each sequence over radar local maxima near the prior.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import geometry as geo
+from .attention import feature_to_heatmap, refine_peak
+from .calibrate import temporal_jitter
+from .track import viterbi_tracks
+
+
+def peak_to_sidelobe(att: np.ndarray) -> np.ndarray:
+    """[N, h, w] -> [N] (peak - mean) / std of the map outside the 3x3 around the peak (label-free)."""
+    N, h, w = att.shape
+    flat = att.reshape(N, -1)
+    k = flat.argmax(1)
+    r, c = k // w, k % w
+    rr, cc = np.mgrid[:h, :w]
+    out = np.empty(N)
+    for i in range(N):
+        side = att[i][(np.abs(rr - r[i]) > 1) | (np.abs(cc - c[i]) > 1)]
+        out[i] = (flat[i, k[i]] - side.mean()) / max(side.std(), 1e-12)
+    return out
+
+
+def _to_polar(bins: np.ndarray, rb: np.ndarray, ab: np.ndarray) -> np.ndarray:
+    from ..dataset.format import bins_to_polar
+
+    return bins_to_polar(bins, rb, ab)
+
+
+def mil_selflabels(att: np.ndarray, power_db: np.ndarray, u: np.ndarray, rb: np.ndarray, ab: np.ndarray,
+                   sequence: np.ndarray, frame: np.ndarray, frame_dt_s: float, stride: tuple[float, float],
+                   cfg: Any) -> dict[str, Any]:
+    """att [N,h,w] MIL attention; power_db [N,R,A] radar input; u [N] mask-centroid column in [-1, 1].
+
+    Returns {"bins": {stage: [N, 2] fractional (row, col)}, "final": stage name, "info": {...}}.
+    """
+    from ..dataset.format import polar_to_xy
+
+    N, h, w = att.shape
+    R, A = len(rb), len(ab)
+    import torch
+
+    fr, fc = (t.double().numpy() for t in refine_peak(torch.from_numpy(att), cfg.refine
+                                                       if cfg.refine != "auto" else "parabolic"))
+    row_c, col_c = np.arange(h) * stride[0], np.arange(w) * stride[1]
+    hr, hc = feature_to_heatmap(fr, fc, (h, w), (R, A), row_c, col_c)
+    bins = {"attention": np.stack([hr, hc], 1)}
+    info: dict[str, Any] = {"psr_median": float(np.median(peak_to_sidelobe(att)))}
+    dr = float(np.median(np.diff(rb)))
+    da = float(np.median(np.diff(ab)))
+    half_r = max(1, int(round(cfg.range_window_m / dr)))
+    prior_r, prior_c = hr, hc
+    half_c: Any = max(1, int(round(np.deg2rad(cfg.search_azimuth_deg) / da)))
+    u_ok = np.where(np.isfinite(u), u, 0.0)
+    if not cfg.snap:
+        if cfg.azimuth_map:   # map fitted to the attention azimuths directly
+            fit = geo.fit_column_azimuth(u, np.interp(hc, np.arange(A), ab), seed=cfg.seed)
+            info["azimuth_map_fit"] = fit
+            if np.isfinite(fit["slope"]):
+                prior_c = np.where(np.isfinite(u), geo.frac_index(geo.column_to_azimuth(u_ok, fit), ab), hc)
+            bins["map"] = np.stack([prior_r, prior_c], 1)
+    else:
+        # Alternate (a few rounds): snap to the strongest return in a window around the prior, then re-fit the
+        # dataset-level maps on the snapped positions. The attention's peak may sit a fixed number of bins
+        # beside the target (a bin need only *see* the target in its receptive field to match), so the
+        # first window is wide; the fits then remove that systematic offset (median range offset, and the
+        # column->azimuth map) and the window shrinks to the map's robust residual spread.
+        for it in range(cfg.snap_rounds):
+            snapped = geo.snap_to_radar(power_db, prior_r, prior_c, half_r, half_c, cfg.centroid_db)
+            bins[f"snap{it}" if it < cfg.snap_rounds - 1 else "snap"] = snapped
+            off_r = float(np.median(snapped[:, 0] - hr))
+            info[f"range_offset_bins_{it}"] = off_r
+            prior_r = np.clip(hr + off_r, 0, R - 1)
+            if cfg.azimuth_map:
+                fit = geo.fit_column_azimuth(u, np.interp(snapped[:, 1], np.arange(A), ab), seed=cfg.seed)
+                info[f"azimuth_map_fit{it}"] = fit
+                if np.isfinite(fit["slope"]):
+                    prior_c = np.where(np.isfinite(u), geo.frac_index(geo.column_to_azimuth(u_ok, fit), ab), hc)
+                    half_c = _az_half(fit, cfg, da)
+            else:
+                off_c = float(np.median(snapped[:, 1] - hc))
+                info[f"azimuth_offset_bins_{it}"] = off_c
+                prior_c = np.clip(hc + off_c, 0, A - 1)
+                half_c = max(1, int(round(np.deg2rad(cfg.min_azimuth_window_deg) / da)))
+    final = list(bins)[-1]
+    if cfg.snap and cfg.azimuth_map and cfg.final_azimuth != "radar":
+        # the mask column through the learned map can be sharper in azimuth than the radar's main lobe
+        # (~6 deg wide for a 16-element array); range stays the radar's
+        fused = bins["snap"].copy()
+        fused[:, 1] = prior_c if cfg.final_azimuth == "map" else 0.5 * (prior_c + fused[:, 1])
+        bins["fused"] = fused
+        final = "fused"
+    if cfg.track:
+        bins["track"] = _track(power_db, prior_r, prior_c, half_r, half_c, bins[final], rb, ab, sequence, frame,
+                               cfg.max_speed_mps * frame_dt_s, cfg)
+        final = "track"
+    info["jitter_m"] = {k: temporal_jitter(polar_to_xy(_to_polar(b, rb, ab)), sequence, frame)
+                        for k, b in bins.items()}
+    info["half_window_bins"] = {"rows": half_r, "cols": int(np.max(half_c))}
+    return {"bins": bins, "final": final, "info": info}
+
+
+def _az_half(fit: dict[str, Any], cfg: Any, da: float) -> int:
+    """Azimuth half window [bins]: k robust sigmas of the map's residuals, at least the configured minimum."""
+    half = max(cfg.azimuth_window_sigmas * fit["sigma_rad"], np.deg2rad(cfg.min_azimuth_window_deg))
+    return max(1, int(round(half / da)))
+
+
+def _track(power_db: np.ndarray, prior_r: np.ndarray, prior_c: np.ndarray, half_r: int, half_c: Any,
+           plain: np.ndarray, rb: np.ndarray, ab: np.ndarray, sequence: np.ndarray, frame: np.ndarray,
+           step_m: float, cfg: Any) -> np.ndarray:
+    """Viterbi over candidates: the plain label plus radar local maxima in a doubled window around the prior.
+
+    Unary cost of a candidate: (window max - its power) / 3 dB + its squared distance to the prior in
+    window half-widths / 2. Returns [N, 2] fractional (row, col).
+    """
+    from ..dataset.format import polar_to_xy
+
+    P = np.asarray(power_db, np.float64)
+    N = len(P)
+    hcs = np.broadcast_to(np.asarray(half_c), (N,))
+    cands, unary = [], []
+    for i in range(N):
+        r, c = int(round(prior_r[i])), int(round(prior_c[i]))
+        H, W = 2 * half_r, 2 * int(hcs[i])
+        peaks = geo.local_maxima(P[i], cfg.track_candidates, (r - H, r + H + 1), (c - W, c + W + 1))
+        pos = [tuple(plain[i])] + [geo.blob_centroid(P[i], pr, pc, (4, 2), cfg.centroid_db) for pr, pc in peaks]
+        pw = [P[i][int(round(plain[i][0])), int(round(plain[i][1]))]] + [P[i][pr, pc] for pr, pc in peaks]
+        pos_a, pw_a = np.asarray(pos, np.float64), np.asarray(pw)
+        cost = (pw_a.max() - pw_a) / 3.0 + 0.5 * (((pos_a[:, 0] - prior_r[i]) / half_r) ** 2
+                                                  + ((pos_a[:, 1] - prior_c[i]) / max(hcs[i], 1)) ** 2)
+        cands.append(pos_a)
+        unary.append(cost)
+    xy = [polar_to_xy(_to_polar(c, rb, ab)) for c in cands]
+    pick = viterbi_tracks(xy, unary, sequence, frame, step_m)
+    return np.stack([cands[i][pick[i]] for i in range(N)])
