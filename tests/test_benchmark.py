@@ -32,9 +32,13 @@ def test_smoke_benchmark_end_to_end_and_reuse(tmp_path):
     assert "Supervised" in r.stdout and "report.html" in r.stdout
     # a re-run reuses every finished stage (no re-synthesis, no re-training) and gives the same numbers
     data_files = {p: p.stat().st_mtime_ns for p in (out / "data").rglob("*") if p.is_file()}
-    r2 = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    # ... and --eval adds the representation evaluation of the (reused) pretraining without moving any row
+    r2 = subprocess.run(cmd + ["--eval", "retrieval"], capture_output=True, text=True, timeout=600)
     assert r2.returncode == 0, r2.stderr[-2000:]
     res2 = json.loads((out / "metrics.json").read_text())
+    rec = res2["representation"]["mcl"]["retrieval"]["exact"]["radar_to_image"]["recall"]
+    assert 0.0 <= rec["1"] <= rec["5"] <= 1.0
+    assert "Retrieval (mcl, val)" in (out / "report.html").read_text()
     # no timing assert (flaky on a loaded machine): the dataset's files are simply not rewritten
     assert {p: p.stat().st_mtime_ns for p in (out / "data").rglob("*") if p.is_file()} == data_files
     for name in m:

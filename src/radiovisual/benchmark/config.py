@@ -14,6 +14,7 @@ DEFAULT_METHODS = ("mcl", "mcl+track", "mcl-paper", "scl", "cl", "peak")
 PRETRAIN_OF = {"mcl+track": "mcl"}       # benchmark row -> pretrain method (default: the row's own name)
 SELFLABEL_OF = {"mcl+track": ["track=true"]}  # benchmark row -> extra self-label overrides
 BASELINES = ("cfar-genie", "cfar", "rodnet")
+EVALS = ("probe", "retrieval")
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class BenchmarkConfig:
     pretrain_overrides: tuple[str, ...] = ()
     localise_overrides: tuple[str, ...] = ()
     selflabel_overrides: tuple[str, ...] = ()
+    # supervised *evaluations* of each pretraining (seed 0): "probe" (linear probe), "retrieval" (Recall@k)
+    evals: tuple[str, ...] = ()
 
     def validate(self) -> None:
         bad = [m for m in self.methods if m not in LABEL_FREE]
@@ -44,6 +47,9 @@ class BenchmarkConfig:
         bad = [b for b in self.baselines if b not in BASELINES]
         if bad:
             raise ConfigError(f"unknown baseline '{bad[0]}' (choose from {', '.join(BASELINES)})")
+        bad = [e for e in self.evals if e not in EVALS]
+        if bad:
+            raise ConfigError(f"unknown evaluation '{bad[0]}' (choose from {', '.join(EVALS)})")
         if self.seeds < 1:
             raise ConfigError("seeds must be >= 1")
         if self.pretrain_retries < 0 or not self.max_map_residual_rad > 0:

@@ -41,7 +41,8 @@ def build_report(out: Path, result: dict[str, Any], errors: dict[str, np.ndarray
         for mm in with_labels:
             figures[f"Cross-modal attention maps ({DISPLAY.get(mm, mm)}, validation)"] = plots.attention_grid(
                 selflabel_paths[mm]["val"], data, fig_dir / f"attention_{mm}.png")
-    notes = [
+    notes = _representation_notes(out, result, figures)
+    notes += [
         f"Machine: {result['machine']['platform']}, {result['machine']['cpu_count']} CPU cores, "
         f"device {result['machine']['device']}, torch {result['machine']['torch']}.",
         "Stage wall-clock times [s]: " + ", ".join(f"{k} {v:.1f}" for k, v in result["timings_s"].items()) + ".",
@@ -53,3 +54,18 @@ def build_report(out: Path, result: dict[str, Any], errors: dict[str, np.ndarray
         "MCL (paper) is the literal Eq. 1 model with the Eq. 2 conv2d read-out.",
     ]
     return render.write_report(out, result["metrics"], figures, notes)
+
+
+def _representation_notes(out: Path, result: dict[str, Any], figures: dict[str, Path]) -> list[str]:
+    """``--eval``: linear-probe and retrieval figures + one line per pretraining (supervised evaluations)."""
+    notes: list[str] = []
+    for base, res in result.get("representation", {}).items():
+        for png in sorted((out / "represent" / base).glob("*.png")):
+            figures[f"{png.stem.capitalize()} ({base}, supervised evaluation)"] = png
+        r = res.get("retrieval", {}).get("exact", {})
+        if r:
+            r2i, i2r = r["radar_to_image"], r["image_to_radar"]
+            notes.append(f"Retrieval ({base}, val): Recall@1 radar->image {r2i['recall']['1']:.3f} "
+                         f"({r2i['ratio_to_chance']['1']:.1f}x chance), image->radar {i2r['recall']['1']:.3f} "
+                         f"({i2r['ratio_to_chance']['1']:.1f}x chance).")
+    return notes

@@ -14,6 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..config import fingerprint, to_dict
+from ..dataset.format import open_dataset
 from ..errors import DatasetError
 from ..utils.io import check_writable_dir, write_json
 from ..report.render import DISPLAY
@@ -52,7 +53,8 @@ def ensure_dataset(cfg: BenchmarkConfig, data: Path, progress: bool) -> Path:
                 return data
         except DatasetError:
             pass  # incomplete: synthesise() resumes it, or refuses if incompatible
-    synthesise(scfg, data, progress=progress)
+    # both cores by default: sequences in parallel processes, same bytes as a serial run
+    synthesise(scfg, data, progress=progress, workers=min(2, os.cpu_count() or 1))
     return data
 
 
@@ -84,135 +86,174 @@ def peak_predictions(data: Path) -> np.ndarray:
     return bins_to_polar(strongest_return(ds.split("val").read("radar")), ds.range_bins_m, ds.azimuth_bins_rad)
 
 
-def evaluate_all(preds: dict[str, list[np.ndarray]], gt_val: np.ndarray) -> dict[str, dict[str, Any]]:
-    from ..evaluate.metrics import error_summary, location_errors
+def evaluate_all(preds: dict[str, list[np.ndarray]], data: Path) -> dict[str, dict[str, Any]]:
+    """{method: [val prediction per seed]} -> {method: seed summary}: the one scorer in ``evaluate``."""
+    from ..evaluate.score import score_methods
 
-    out: dict[str, dict[str, Any]] = {}
-    for name, runs in preds.items():
-        summaries = [error_summary(location_errors(p, gt_val)) for p in runs]
-        entry: dict[str, Any] = {
-            "p50_m": float(np.mean([s["p50_m"] for s in summaries])),
-            "p90_m": float(np.mean([s["p90_m"] for s in summaries])),
-            "n_val": int(len(gt_val)), "n_seeds": len(runs),
-        }
-        if len(runs) > 1:
-            entry["p50_std_m"] = float(np.std([s["p50_m"] for s in summaries], ddof=1))
-            entry["p90_std_m"] = float(np.std([s["p90_m"] for s in summaries], ddof=1))
-        out[name] = entry
-    return out
+    return score_methods(preds, data, "val")
 
 
-def run_benchmark(cfg: BenchmarkConfig, out: str | Path, progress: bool = True,
-                  log: Callable[[str], None] = print) -> dict[str, Any]:
-    from ..dataset.format import open_dataset
-    from ..localise import predict, train_localiser
+def _dataset(cfg: BenchmarkConfig, out: Path, timer: Timer, progress: bool) -> Path:
+    if not cfg.data:
+        with timer.stage("synthesise"):
+            return ensure_dataset(cfg, out / "data", progress)
+    data = Path(cfg.data)
+    try:
+        open_dataset(data, labels=False)     # must be a complete store
+    except DatasetError as e:
+        raise DatasetError(f"--data {data}: {e}") from None
+    return data
+
+
+def _pretrain_and_label(cfg: BenchmarkConfig, m: str, s: int, data: Path, out: Path, timer: Timer,
+                        progress: bool, log: Callable[[str], None]) -> tuple[Path, dict[str, Path], str]:
+    """Seed ``s`` of row ``m``: pretraining + train/val self-labels, re-pretrained (another seed) while the
+    label-free proxies fail. Returns (pretrain run, {split: label store}, tag)."""
     from ..pretrain import run_pretrain
+
+    base = PRETRAIN_OF.get(m, m)
+    seed = cfg.seed + s
+    sl_over = list(cfg.selflabel_overrides) + SELFLABEL_OF.get(m, []) + [f"seed={seed}"]
+    for attempt in range(cfg.pretrain_retries + 1):
+        tag = f"seed{s}" + (f"-retry{attempt}" if attempt else "")
+        with timer.stage(f"pretrain:{base}"):
+            run = run_pretrain(data, base, out / "pretrain" / base / tag, preset=cfg.pretrain_preset,
+                               seed=seed + 1000 * attempt, overrides=list(cfg.pretrain_overrides),
+                               progress=progress)
+        with timer.stage(f"selflabel:{m}"):
+            paths = {split: _selflabels(run, data, split, out / "selflabels" / f"{m}-{tag}-{split}.zarr",
+                                        sl_over, progress) for split in ("train", "val")}
+        if proxies_ok(paths["train"], cfg.max_map_residual_rad):
+            break
+        log(f"[benchmark] {m} {tag}: label-free proxies failed (column->azimuth map residual above "
+            f"{cfg.max_map_residual_rad} rad); re-pretraining with another seed")
+    return run, paths, tag
+
+
+def _run_methods(cfg: BenchmarkConfig, data: Path, out: Path, val_radar: np.ndarray, timer: Timer,
+                 progress: bool, log: Callable[[str], None]) -> tuple[dict, dict, dict, dict]:
+    """Label-free rows: (preds {row: [per seed]}, localiser runs, seed 0's self-label stores, seed 0's
+    pretraining run per pretrain method)."""
+    from ..localise import predict, train_localiser
     from ..selflabel import load_labels
 
-    out = check_writable_dir(out)
-    timer = Timer(log)
-    t_start = time.perf_counter()
-    write_json(out / "benchmark_config.json", to_dict(cfg))
-
-    if cfg.data:
-        data = Path(cfg.data)
-        try:
-            open_dataset(data, labels=False)     # must be a complete store
-        except DatasetError as e:
-            raise DatasetError(f"--data {data}: {e}") from None
-    else:
-        data = out / "data"
-        with timer.stage("synthesise"):
-            ensure_dataset(cfg, data, progress)
-    ds_free = open_dataset(data, labels=False)
-    val_radar = ds_free.split("val").read("radar")
-
     preds: dict[str, list[np.ndarray]] = {}
-    selflabel_paths: dict[str, dict[str, Path]] = {}   # seed 0's stores (report, D_W)
     loc_runs: dict[str, list[Path]] = {}
+    selflabel_paths: dict[str, dict[str, Path]] = {}
+    pretrain_runs: dict[str, Path] = {}
     for m in cfg.methods:
         if m == "peak":
             with timer.stage("peak"):
                 preds[m] = [peak_predictions(data)]
             continue
-        base = PRETRAIN_OF.get(m, m)
-        sl_over = list(cfg.selflabel_overrides) + SELFLABEL_OF.get(m, [])
         preds[m], loc_runs[m] = [], []
         for s in range(cfg.seeds):
-            seed = cfg.seed + s
-            for attempt in range(cfg.pretrain_retries + 1):
-                tag = f"seed{s}" + (f"-retry{attempt}" if attempt else "")
-                with timer.stage(f"pretrain:{base}"):
-                    run = run_pretrain(data, base, out / "pretrain" / base / tag, preset=cfg.pretrain_preset,
-                                       seed=seed + 1000 * attempt, overrides=list(cfg.pretrain_overrides),
-                                       progress=progress)
-                with timer.stage(f"selflabel:{m}"):
-                    paths = {split: _selflabels(run, data, split, out / "selflabels" / f"{m}-{tag}-{split}.zarr",
-                                                sl_over + [f"seed={seed}"], progress) for split in ("train", "val")}
-                if proxies_ok(paths["train"], cfg.max_map_residual_rad):
-                    break
-                log(f"[benchmark] {m} {tag}: label-free proxies failed (column->azimuth map residual above "
-                    f"{cfg.max_map_residual_rad} rad); re-pretraining with another seed")
+            run, paths, tag = _pretrain_and_label(cfg, m, s, data, out, timer, progress, log)
             if s == 0:
                 selflabel_paths[m] = paths
-            labels = load_labels(paths["train"])
+                pretrain_runs.setdefault(PRETRAIN_OF.get(m, m), run)
             with timer.stage(f"localise:{m}"):
-                r = train_localiser(data, labels, out / "localise" / m / tag, preset=cfg.localise_preset,
-                                    seed=seed, progress=progress, overrides=list(cfg.localise_overrides),
-                                    label_free=True)
+                r = train_localiser(data, load_labels(paths["train"]), out / "localise" / m / tag,
+                                    preset=cfg.localise_preset, seed=cfg.seed + s, progress=progress,
+                                    overrides=list(cfg.localise_overrides), label_free=True)
                 loc_runs[m].append(r)
                 preds[m].append(predict(r, val_radar))
+    return preds, loc_runs, selflabel_paths, pretrain_runs
 
+
+def _run_references(cfg: BenchmarkConfig, data: Path, out: Path, val_radar: np.ndarray, timer: Timer,
+                    progress: bool) -> tuple[dict, dict]:
+    """Supervised (GT, the upper bound) and the baselines, all with the benchmark's localiser and CFAR presets."""
+    from ..baselines.cfar_pipeline import resolve_cfar_config, run_cfar
+    from ..baselines.rodnet import run_rodnet
+    from ..localise import predict, train_localiser
+
+    preds: dict[str, list[np.ndarray]] = {}
+    loc_runs: dict[str, list[Path]] = {}
     with timer.stage("localise:supervised"):
         loc_runs["supervised"] = [train_localiser(data, "gt", out / "localise" / "supervised" / f"seed{s}",
                                                   preset=cfg.localise_preset, seed=cfg.seed + s,
                                                   progress=progress, overrides=list(cfg.localise_overrides))
                                   for s in range(cfg.seeds)]
         preds["supervised"] = [predict(r, val_radar) for r in loc_runs["supervised"]]
-
-    if "cfar-genie" in cfg.baselines or "cfar" in cfg.baselines:
-        from ..baselines.cfar_pipeline import run_cfar
-
-        for b in ("cfar-genie", "cfar"):
-            if b in cfg.baselines:
-                with timer.stage(b):
-                    preds[b] = [run_cfar(data, split="val", genie=(b == "cfar-genie"))]
+    cfar_cfg = resolve_cfar_config(cfg.localise_preset)   # same preset name as the rest of the run
+    for b in ("cfar-genie", "cfar"):
+        if b in cfg.baselines:
+            with timer.stage(b):
+                preds[b] = [run_cfar(data, split="val", genie=(b == "cfar-genie"), cfg=cfar_cfg)]
     if "rodnet" in cfg.baselines:
-        from ..baselines.rodnet import run_rodnet
-
         with timer.stage("rodnet"):
+            # the student is the common localiser, so it gets the same localiser overrides as every row
             loc_runs["rodnet"] = [run_rodnet(data, out / "rodnet" / f"seed{s}", preset=cfg.localise_preset,
-                                             seed=cfg.seed + s) for s in range(cfg.seeds)]
+                                             seed=cfg.seed + s, student_overrides=list(cfg.localise_overrides))
+                                  for s in range(cfg.seeds)]
             preds["rodnet"] = [predict(r, val_radar) for r in loc_runs["rodnet"]]
+    return preds, loc_runs
 
-    # --- scoring: the only place (besides Supervised training and the genie) that reads GT ---
+
+def _representation(cfg: BenchmarkConfig, pretrain_runs: dict[str, Path], data: Path, out: Path,
+                    timer: Timer, progress: bool) -> dict[str, Any]:
+    """``--eval probe,retrieval``: supervised *evaluations* of each pretraining (seed 0), one scratch cache."""
+    from ..evaluate.represent import evaluate_representation
+
+    res: dict[str, Any] = {}
+    for base, run in pretrain_runs.items():
+        with timer.stage(f"represent:{base}"):
+            res[base] = evaluate_representation(run, data, out / "represent" / base, evals=cfg.evals,
+                                                seed=cfg.seed, progress=progress,
+                                                supervised_cache=out / "represent" / "_scratch")
+    return res
+
+
+def _score(cfg: BenchmarkConfig, preds: dict, selflabel_paths: dict, data: Path) -> tuple[dict, dict]:
+    """The only GT reads of a benchmark (besides Supervised training and the genie): scoring on val."""
+    from ..evaluate.metrics import location_errors
+    from ..evaluate.score import ground_truth, score_selflabels
+    from ..selflabel import load_labels, open_labels
+
+    metrics = evaluate_all(preds, data)
+    for m, paths in selflabel_paths.items():
+        metrics[m]["selflabel"] = {s: score_selflabels(load_labels(p), data, s) for s, p in paths.items()}
+        # label-free quality proxies, as the self-label store recorded them (no ground truth involved)
+        a = dict(open_labels(paths["train"]).attrs)
+        metrics[m]["selflabel_proxies_train"] = {k: a[k] for k in ("stage_jitter_m", "refine_jitter_m") if k in a}
+    for name in metrics:
+        metrics[name]["label_free"] = name not in ("supervised", "cfar-genie")
+        metrics[name]["genie"] = name == "cfar-genie"
+    gt_val = ground_truth(data, "val")
+    errors = {name: location_errors(np.asarray(runs[0], np.float64), gt_val) for name, runs in preds.items()}
+    return metrics, errors
+
+
+def run_benchmark(cfg: BenchmarkConfig, out: str | Path, progress: bool = True,
+                  log: Callable[[str], None] = print) -> dict[str, Any]:
+    out = check_writable_dir(out)
+    timer = Timer(log)
+    t_start = time.perf_counter()
+    write_json(out / "benchmark_config.json", to_dict(cfg))
+    data = _dataset(cfg, out, timer, progress)
+    val_radar = open_dataset(data, labels=False).split("val").read("radar")
+
+    preds, loc_runs, selflabel_paths, pretrain_runs = _run_methods(cfg, data, out, val_radar, timer, progress, log)
+    ref_preds, ref_runs = _run_references(cfg, data, out, val_radar, timer, progress)
+    preds.update(ref_preds)
+    loc_runs.update(ref_runs)
+    represent = _representation(cfg, pretrain_runs, data, out, timer, progress) if cfg.evals else {}
+
     with timer.stage("evaluate+report"):
-        ds_gt = open_dataset(data, labels=True)
-        gt = {s: ds_gt.split(s).read("target_polar").astype(np.float64) for s in ("train", "val")}
-        metrics = evaluate_all(preds, gt["val"])
-        from ..evaluate.metrics import location_errors, selflabel_deviation
-
-        for m, paths in selflabel_paths.items():
-            metrics[m]["selflabel"] = {s: selflabel_deviation(load_labels(p), gt[s]) for s, p in paths.items()}
-            # label-free quality proxies, as the self-label store recorded them (no ground truth involved)
-            from ..selflabel import open_labels
-
-            a = dict(open_labels(paths["train"]).attrs)
-            metrics[m]["selflabel_proxies_train"] = {k: a[k] for k in ("stage_jitter_m", "refine_jitter_m")
-                                                     if k in a}
-        for name in metrics:
-            metrics[name]["label_free"] = name not in ("supervised", "cfar-genie")
-            metrics[name]["genie"] = name == "cfar-genie"
-        errors = {name: location_errors(runs[0], gt["val"]) for name, runs in preds.items()}
-        total = time.perf_counter() - t_start
+        metrics, errors = _score(cfg, preds, selflabel_paths, data)
+        ds = open_dataset(data, labels=False)
         result = {
             "metrics": {k: metrics[k] for k in ROW_ORDER if k in metrics},
-            "timings_s": {**{k: round(v, 2) for k, v in timer.seconds.items()}, "total": round(total, 2)},
+            "timings_s": {**{k: round(v, 2) for k, v in timer.seconds.items()},
+                          "total": round(time.perf_counter() - t_start, 2)},
             "machine": machine_info(),
             "config": to_dict(cfg),
-            "dataset": {"path": str(data), "config_fingerprint": ds_gt.attrs.get("config_fingerprint"),
-                        "sizes": {s: len(ds_gt.split(s)) for s in ds_gt.splits}},
+            "dataset": {"path": str(data), "config_fingerprint": ds.attrs.get("config_fingerprint"),
+                        "sizes": {s: len(ds.split(s)) for s in ds.splits}},
         }
+        if represent:
+            result["representation"] = represent
         write_json(out / "metrics.json", result)
         np.savez_compressed(out / "val_errors.npz", **{k.replace("-", "_"): v for k, v in errors.items()})
         from .report import build_report

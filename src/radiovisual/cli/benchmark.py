@@ -19,6 +19,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="use this existing complete dataset store instead of synthesising OUT/data")
     p.add_argument("--baselines", default=None,
                    help="comma-separated baselines (cfar-genie,cfar,rodnet), 'none'; default: all three")
+    p.add_argument("--eval", dest="evals", default=None,
+                   help="comma-separated representation evaluations of each pretraining: probe,retrieval "
+                        "(linear probe accuracy, cross-modal Recall@k; supervised evaluations, reported apart)")
     p.add_argument("--seeds", type=int, default=None, help="seeds per method: pretraining, self-labels, localiser (mean ± std)")
     p.add_argument("--n", type=int, default=None, help="total samples (overrides the synth preset's sizes)")
     p.add_argument("--seed", type=int, default=None, help="master seed")
@@ -42,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
             b.strip() for b in args.baselines.split(",") if b.strip()]
     if args.data:
         extra["data"] = args.data
+    if args.evals:
+        extra["evals"] = [e.strip() for e in args.evals.split(",") if e.strip()]
     if args.seeds is not None:
         extra["seeds"] = args.seeds
     if args.n is not None:
