@@ -190,6 +190,13 @@ def test_end_to_end_cli(tree, tmp_path, capsys):
     pred = predict(loc, open_dataset(data, labels=False).split("val").read("radar"))
     res = rod_metrics_for_store(pred, data, "val")
     assert 0.0 <= res["AP"] <= 1.0 and res["n_gt"] > 0
+    # benchmark --data on the imported store adds the paper's pseudo-supervised row by itself
+    out = tmp_path / "bench"
+    assert _cli("benchmark", "--preset", "smoke", "--data", data, "--out", out, "--methods", "peak",
+                "--baselines", "cfar", "--no-progress") == 0
+    rows = json.loads((out / "metrics.json").read_text())["metrics"]
+    assert set(rows) == {"supervised", "pseudo", "peak", "cfar"}
+    assert rows["pseudo"]["label_free"] is False and rows["peak"]["label_free"] is True
 
 
 def test_named_vision_file_and_radar_only_fallback(store, tmp_path):

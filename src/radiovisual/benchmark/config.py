@@ -14,6 +14,7 @@ DEFAULT_METHODS = ("mcl", "mcl+track", "mcl-paper", "scl", "cl", "peak")
 PRETRAIN_OF = {"mcl+track": "mcl"}       # benchmark row -> pretrain method (default: the row's own name)
 SELFLABEL_OF = {"mcl+track": ["track=true"]}  # benchmark row -> extra self-label overrides
 BASELINES = ("cfar-genie", "cfar", "rodnet")
+OPTIONAL_BASELINES = ("pseudo",)   # pseudo-supervised (paper §5.2); automatic on an imported CRUW store
 EVALS = ("probe", "retrieval")
 
 
@@ -44,9 +45,9 @@ class BenchmarkConfig:
         bad = [m for m in self.methods if m not in LABEL_FREE]
         if bad:
             raise ConfigError(f"unknown method '{bad[0]}' (choose from {', '.join(LABEL_FREE)} or 'all')")
-        bad = [b for b in self.baselines if b not in BASELINES]
+        bad = [b for b in self.baselines if b not in BASELINES + OPTIONAL_BASELINES]
         if bad:
-            raise ConfigError(f"unknown baseline '{bad[0]}' (choose from {', '.join(BASELINES)})")
+            raise ConfigError(f"unknown baseline '{bad[0]}' (choose from {', '.join(BASELINES + OPTIONAL_BASELINES)})")
         bad = [e for e in self.evals if e not in EVALS]
         if bad:
             raise ConfigError(f"unknown evaluation '{bad[0]}' (choose from {', '.join(EVALS)})")

@@ -12,7 +12,8 @@ import html
 from pathlib import Path
 from typing import Any
 
-DISPLAY = {"supervised": "Supervised", "mcl": "MCL", "mcl+track": "MCL+track", "mcl-paper": "MCL (paper)",
+DISPLAY = {"supervised": "Supervised", "pseudo": "Pseudo-supervised", "mcl": "MCL", "mcl+track": "MCL+track",
+           "mcl-paper": "MCL (paper)",
            "peak": "Peak", "scl": "SCL", "cl": "CL", "clip": "CLIP",
            "cfar-genie": "CFAR (genie)", "cfar": "CFAR", "rodnet": "RODNet-style"}
 
