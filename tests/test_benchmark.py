@@ -43,6 +43,34 @@ def test_smoke_benchmark_end_to_end_and_reuse(tmp_path):
     assert {p: p.stat().st_mtime_ns for p in (out / "data").rglob("*") if p.is_file()} == data_files
     for name in m:
         assert res2["metrics"][name]["p50_m"] == m[name]["p50_m"]
+    # a changed stage config in the same --out is refused in one line naming the key, nothing rewritten
+    r3 = subprocess.run(cmd + ["--set", "localise.epochs=2"], capture_output=True, text=True, timeout=600)
+    assert r3.returncode == 2 and "config.epochs 3 -> 2" in r3.stderr and r3.stderr.strip().count("\n") == 0
+    _set_reaches_every_stage(out / "data", tmp_path / "sets")
+
+
+def _set_reaches_every_stage(data, out):
+    """`benchmark --set <stage>.<key>` (the key of `<stage> --set <key>`) lands in that stage's saved config."""
+    sets = ["pretrain.train.batch_size=4", "pretrain.loss.queue_size=4", "pretrain.train.epochs=2",
+            "selflabel.centroid_db=5", "localise.epochs=2", "cfar.pfa=1e-4", "teacher.gate_sigma=2.5",
+            "pretrain_retries=0"]
+    cmd = [sys.executable, "-m", "radiovisual.cli.main", "benchmark", "--preset", "smoke", "--data", str(data),
+           "--out", str(out), "--methods", "mcl", "--baselines", "cfar,rodnet", "--no-progress"]
+    r = subprocess.run(cmd + [a for s in sets for a in ("--set", s)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    import zarr
+
+    pre = json.loads((out / "pretrain" / "mcl" / "seed0" / "config.json").read_text())["config"]
+    assert pre["loss"]["queue_size"] == 4 and pre["train"]["batch_size"] == 4 and pre["train"]["epochs"] == 2
+    assert pre["method"] == "mcl" and pre["backbone"]["channels"] == 16          # + the smoke preset
+    sl = dict(zarr.open_group(str(out / "selflabels" / "mcl-seed0-train.zarr"), mode="r").attrs)["config"]
+    assert sl["centroid_db"] == 5
+    for run in ("localise/mcl/seed0", "localise/supervised/seed0", "rodnet/seed0/student"):
+        assert json.loads((out / run / "config.json").read_text())["config"]["epochs"] == 2, run
+    assert json.loads((out / "rodnet" / "seed0" / "teacher" / "done.json").read_text())[
+        "spec"]["config"]["gate_sigma"] == 2.5
+    tree = json.loads((out / "metrics.json").read_text())["config"]
+    assert tree["cfar"]["pfa"] == 1e-4 and tree["pretrain"]["loss"]["queue_size"] == 4
 
 
 def test_benchmark_bad_method_is_one_line(tmp_path):
@@ -53,7 +81,7 @@ def test_benchmark_bad_method_is_one_line(tmp_path):
 
 
 def test_restart_rule_reads_label_free_proxies_only(tmp_path):
-    from radiovisual.benchmark.run import proxies_ok
+    from radiovisual.pipeline.run import proxies_ok
     from radiovisual.selflabel.run import _write_labels
 
     arrays = {"polar": np.zeros((3, 2), np.float32)}
@@ -63,3 +91,25 @@ def test_restart_rule_reads_label_free_proxies_only(tmp_path):
         assert proxies_ok(tmp_path / name, 0.1) is ok      # the last fit decides
     _write_labels(tmp_path / "paper", arrays, {"calibration": {"method": "stated backbone geometry"}})
     assert proxies_ok(tmp_path / "paper", 0.1) is True      # not an MIL read-out: nothing to check
+
+
+def test_presets_of_one_name_compose(tmp_path):
+    """The smoke tree is the stages' own smoke presets: `synth --preset smoke` makes enough train samples for
+    `pretrain --preset smoke` (the end-to-end test above runs exactly that chain)."""
+    from radiovisual.dataset.config import resolve_synth_config
+    from radiovisual.pipeline.config import build_benchmark_config
+    from radiovisual.pretrain.config import resolve_pretrain_config
+
+    cfg = build_benchmark_config("smoke")
+    assert cfg.synth == resolve_synth_config("smoke", seed=0)
+    assert cfg.pretrain_for("mcl", 0) == resolve_pretrain_config("mcl", "smoke", seed=0)
+    p = cfg.pretrain.train.batch_size + cfg.pretrain.loss.queue_size
+    assert p <= cfg.synth.splits.train
+    assert cfg.selflabel_for("mcl+track", 3).track and cfg.selflabel_for("mcl+track", 3).seed == 3
+    # the printed tree (`radiovisual config --preset smoke`) is what `benchmark --config tree.yaml` runs
+    from radiovisual.config import to_yaml
+
+    (tmp_path / "tree.yaml").write_text(to_yaml(cfg))
+    assert build_benchmark_config(None, str(tmp_path / "tree.yaml")) == cfg
+    seeded = build_benchmark_config("smoke", overrides=["seed=4", "n=24"])
+    assert seeded.synth.seed == seeded.pretrain.seed == 4 and seeded.synth.splits.train == 12 and seeded.n == 0

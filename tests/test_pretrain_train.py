@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from radiovisual.errors import ConfigError, DatasetError
-from radiovisual.pretrain import load_backbones, run_pretrain
+from radiovisual.errors import ConfigError, DatasetError, StageChangedError
+from radiovisual.pretrain import Backbones, load_backbones, run_pretrain
+
+# the toy store's 48 train pairs: batch 16 and K = 32 (the smoke preset's 8/8 fits `synth --preset smoke`)
+TOY48 = ["train.batch_size=16", "loss.queue_size=32"]
 
 
 def _losses(run):
@@ -19,7 +22,8 @@ def _losses(run):
 @pytest.fixture(scope="module")
 def mcl_run(toy_dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("mcl") / "run"
-    return run_pretrain(toy_dataset, "mcl-paper", out, preset="smoke", progress=False, overrides=["train.epochs=10"])
+    return run_pretrain(toy_dataset, "mcl-paper", out, preset="smoke", progress=False,
+                        overrides=["train.epochs=10", *TOY48])
 
 
 def test_mcl_fit_reduces_loss_and_writes_run(mcl_run):
@@ -36,25 +40,41 @@ def test_mcl_fit_reduces_loss_and_writes_run(mcl_run):
 
 
 def test_load_backbones_spatial_same_channels(mcl_run):
-    radio, vision, cfg = load_backbones(mcl_run)
-    assert not radio.training and not vision.training
+    bb = load_backbones(mcl_run)
+    radio, vision = bb.radio, bb.vision
+    assert isinstance(bb, Backbones) and not radio.training and not vision.training
     fr = radio(torch.zeros(2, 1, 32, 32))
     fv = vision(torch.zeros(2, 3, 48, 64))
     assert fr.shape == (2, 16, 8, 8) and fv.shape == (2, 16, 12, 16)
-    assert cfg["stride"] == [4, 4] and cfg["offset"] == [0.0, 0.0] and cfg["method"] == "mcl-paper"
+    assert bb.stride == (4.0, 4.0) and bb.offset == (0.0, 0.0) and bb.method == "mcl-paper"
+    assert bb.config.loss.queue_size == 32 and bb.data["radar_shape"] == [32, 32]
 
 
 def test_done_run_is_reused_and_mismatch_refused(mcl_run, toy_dataset):
     stamp = (mcl_run / "checkpoint.pt").stat().st_mtime_ns
     assert run_pretrain(toy_dataset, "mcl-paper", mcl_run, preset="smoke", progress=False,
-                        overrides=["train.epochs=10"]) == mcl_run
+                        overrides=["train.epochs=10", *TOY48]) == mcl_run
     assert (mcl_run / "checkpoint.pt").stat().st_mtime_ns == stamp
-    with pytest.raises(ConfigError, match="different config"):
+    # one policy: a changed config is refused in one line naming what changed, unless force
+    with pytest.raises(StageChangedError, match=r"different config or inputs \(config.loss.queue_size 32 -> 8"):
         run_pretrain(toy_dataset, "mcl-paper", mcl_run, preset="smoke", progress=False)
 
 
+def test_another_dataset_is_a_change_and_force_replaces(toy_dataset, tmp_path):
+    from radiovisual.dataset.toy import make_toy_dataset
+
+    sets = ["train.max_steps=2", *TOY48]
+    run = run_pretrain(toy_dataset, "cl", tmp_path / "r", preset="smoke", progress=False, overrides=sets)
+    other = make_toy_dataset(tmp_path / "other.zarr", seed=1)
+    with pytest.raises(StageChangedError, match="inputs.data.path"):
+        run_pretrain(other, "cl", run, preset="smoke", progress=False, overrides=sets)
+    assert run_pretrain(other, "cl", run, preset="smoke", progress=False, overrides=sets, force=True) == run
+    done = json.loads((run / "done.json").read_text())
+    assert done["spec"]["inputs"]["data"]["path"] == str(other.resolve()) and done["steps"] == 2
+
+
 def test_resume_after_interruption_matches_uninterrupted(toy_dataset, tmp_path):
-    sets = ["train.epochs=6", "train.ckpt_every=6"]
+    sets = ["train.epochs=6", "train.ckpt_every=6", *TOY48]
     full = run_pretrain(toy_dataset, "mcl", tmp_path / "full", preset="smoke", progress=False, overrides=sets)
     part = tmp_path / "part"
     run_pretrain(toy_dataset, "mcl", part, preset="smoke", progress=False, overrides=sets, stop_after=9)
@@ -72,8 +92,8 @@ def test_other_methods_train(toy_dataset, tmp_path, method):
                        overrides=["train.max_steps=6"])
     losses = list(_losses(run).values())
     assert len(losses) == 6 and all(np.isfinite(losses))
-    radio, vision, _ = load_backbones(run)
-    assert radio(torch.zeros(1, 1, 32, 32)).shape[1] == vision(torch.zeros(1, 3, 48, 64)).shape[1]
+    bb = load_backbones(run)
+    assert bb.radio(torch.zeros(1, 1, 32, 32)).shape[1] == bb.vision(torch.zeros(1, 3, 48, 64)).shape[1]
 
 
 def test_lazy_spawn_workers_match_in_memory(toy_dataset, tmp_path):
@@ -107,7 +127,7 @@ def test_bad_inputs_give_one_clear_error(toy_dataset, tmp_path):
         run_pretrain(toy_dataset, "byol", tmp_path / "a", preset="smoke", progress=False)
     with pytest.raises(ConfigError, match="multiple of the global batch"):
         run_pretrain(toy_dataset, "mcl", tmp_path / "b", preset="smoke", progress=False,
-                     overrides=["loss.queue_size=40"])
+                     overrides=["loss.queue_size=36"])
     with pytest.raises(ConfigError, match="exceeds the 48 usable"):
         run_pretrain(toy_dataset, "cl", tmp_path / "b", preset="smoke", progress=False,
                      overrides=["loss.queue_size=48"])

@@ -208,3 +208,19 @@ def test_debias_attention_removes_shared_bias_and_picks_reflector_sign():
     assert np.mean(peaks == tr * w + tc) > 0.95
     # without debiasing the shared bias wins everywhere
     assert np.mean(att.reshape(n, -1).argmax(1) == 0 * w + (w - 1)) > 0.95
+
+
+def test_selflabel_stage_refuses_a_change_unless_force(toy_dataset, tmp_path):
+    """One stage contract: a changed config or other backbones are refused in one line; force replaces."""
+    from radiovisual.errors import StageChangedError
+    from radiovisual.selflabel import open_labels, run_selflabel
+
+    out = run_selflabel(_tiny_backbones(), toy_dataset, split="val", out=tmp_path / "s.zarr", progress=False)
+    with pytest.raises(StageChangedError, match=r"config.centroid_db 6.0 -> 5.0"):
+        run_selflabel(_tiny_backbones(), toy_dataset, split="val", out=out, centroid_db=5, progress=False)
+    other = _tiny_backbones()
+    torch.nn.init.zeros_(next(other[0].parameters()))
+    with pytest.raises(StageChangedError, match="inputs.run.in_memory_weights"):
+        run_selflabel(other, toy_dataset, split="val", out=out, progress=False)
+    run_selflabel(_tiny_backbones(), toy_dataset, split="val", out=out, centroid_db=5, progress=False, force=True)
+    assert dict(open_labels(out).attrs)["config"]["centroid_db"] == 5 and (out / "done.json").is_file()

@@ -74,13 +74,17 @@ def test_config_yaml_roundtrip_every_stage_and_tree(tmp_path, capsys):
         f.write_text(text)
         assert main(["config", "--stage", stage, "--config", str(f)]) == 0
         assert capsys.readouterr().out == text, stage  # YAML -> resolve -> YAML
+    # no --stage: the benchmark's whole tree, stage subtrees with the stages' own keys
     assert main(["config", "--preset", "quick", "--set", "localise.epochs=7", "--set", "cfar.pfa=1e-4"]) == 0
     text = capsys.readouterr().out
     tree = yaml.safe_load(text)
-    assert set(tree) == set(STAGES) and tree["localise"]["epochs"] == 7 and tree["cfar"]["pfa"] == 1e-4
+    assert {"synth", "pretrain", "selflabel", "localise", "cfar", "teacher", "methods", "seed"} <= set(tree)
+    assert tree["localise"]["epochs"] == 7 and tree["cfar"]["pfa"] == 1e-4
+    assert tree["pretrain"]["train"]["epochs"] == 30   # the quick pretrain preset, composed by name
     f = tmp_path / "tree.yaml"
     f.write_text(text)
     assert main(["config", "--config", str(f)]) == 0 and capsys.readouterr().out == text
+    assert main(["config", "--stage", "benchmark", "--config", str(f)]) == 0 and capsys.readouterr().out == text
 
 
 @pytest.mark.parametrize("argv, needle", [
@@ -190,13 +194,13 @@ def test_truncated_chunk_is_one_line_and_verify_lists_it(loc_data, tmp_path, cap
 
 
 def test_config_error_types():
-    from radiovisual.config import resolve_tree
-    from radiovisual.localise.config import LOCALISE_PRESETS, LocaliserConfig
+    from radiovisual.pipeline.config import build_benchmark_config
 
-    stages = {"localise": (LocaliserConfig, LOCALISE_PRESETS)}
-    assert resolve_tree(stages, "paper")["localise"].epochs == 80
-    with pytest.raises(ConfigError, match="is a stage"):
-        resolve_tree(stages, None, overrides=["localise=3"])
+    assert build_benchmark_config("paper").localise.epochs == 80
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        build_benchmark_config(None, overrides=["localise=3"])
+    with pytest.raises(ConfigError, match="'pretrain_overrides' is gone.*pretrain.<field>"):
+        build_benchmark_config("smoke", overrides=["pretrain_overrides=[loss.queue_size=8]"])
 
 
 def test_label_free_stages_do_not_import_the_scorer():

@@ -216,30 +216,3 @@ def to_yaml(cfg: Any) -> str:
     import yaml
 
     return yaml.safe_dump(to_dict(cfg), sort_keys=False, default_flow_style=False)
-
-
-def resolve_tree(stages: Mapping[str, tuple[type, Mapping[str, Mapping[str, Any]]]], preset: str | None = None,
-                 yaml_path: str | Path | None = None, overrides: list[str] | None = None) -> dict[str, Any]:
-    """{stage: config} for every ``stage -> (config class, presets)``; keys are ``<stage>.<field>``.
-
-    A stage that has no preset of that name keeps its defaults (e.g. selflabel has no "paper");
-    a preset that no stage knows, an unknown stage or an unknown field fails in one line.
-    """
-    if preset is not None and not any(preset in p for _, p in stages.values()):
-        known = sorted({k for _, p in stages.values() for k in p})
-        raise ConfigError(f"unknown preset '{preset}' (choose from {', '.join(known)})")
-    data = load_yaml(yaml_path) if yaml_path is not None else {}
-    ovr = parse_overrides(overrides)
-    for src in (data, ovr):
-        unknown = sorted(set(src) - set(stages))
-        if unknown:
-            raise ConfigError(f"unknown config key '{unknown[0]}' (valid stages: {', '.join(stages)})")
-        bad = [k for k, v in src.items() if not isinstance(v, Mapping)]
-        if bad:
-            raise ConfigError(f"config key '{bad[0]}' is a stage: give its fields, e.g. {bad[0]}.<field>=...")
-    out: dict[str, Any] = {}
-    for name, (cls, presets) in stages.items():
-        d = dict(presets.get(preset, {})) if preset is not None else {}
-        d = merge(merge(d, data.get(name, {})), ovr.get(name, {}))
-        out[name] = from_dict(cls, d, prefix=name + ".")
-    return out

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import add_set
+from .common import add_force, add_set
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="quick", help="smoke (about a minute), quick (CPU default), paper (GPU)")
+    p.add_argument("--preset", default=None,
+                   help="smoke (about a minute), quick (CPU default), paper (GPU); default: quick, "
+                        "or none with --config (the YAML is then the whole tree)")
     p.add_argument("--out", required=True, help="output directory (stages inside are reused on re-run)")
-    p.add_argument("--scenario", default=None, help="parking_lot (default), suburban, street_canyon")
+    p.add_argument("--scenario", default=None, help="synth.scenario: parking_lot (default), suburban, street_canyon")
     p.add_argument("--methods", default=None,
                    help="comma-separated label-free rows (mcl,mcl+track,mcl-paper,scl,cl,clip,peak) or 'all'; "
                         "default: all but clip")
@@ -26,17 +28,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n", type=int, default=None, help="total samples (overrides the synth preset's sizes)")
     p.add_argument("--seed", type=int, default=None, help="master seed")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_force(p)
     add_set(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..benchmark.config import BENCH_PRESETS, LABEL_FREE, BenchmarkConfig
-    from ..benchmark.run import run_benchmark
-    from ..config import resolve
+    from ..pipeline.config import LABEL_FREE, build_benchmark_config
+    from ..pipeline.run import run_benchmark
 
     extra: dict = {}
     if args.scenario:
-        extra["scenario"] = args.scenario
+        extra["synth"] = {"scenario": args.scenario}
     if args.methods:
         extra["methods"] = list(LABEL_FREE) if args.methods == "all" else [
             m.strip() for m in args.methods.split(",") if m.strip()]
@@ -53,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
         extra["n"] = args.n
     if args.seed is not None:
         extra["seed"] = args.seed
-    cfg = resolve(BenchmarkConfig, BENCH_PRESETS, args.preset, args.config_yaml, args.overrides, extra)
-    run_benchmark(cfg, Path(args.out), progress=not args.no_progress)
+    # with --config and no --preset the YAML (e.g. from `radiovisual config --preset quick`) is the whole tree
+    preset = args.preset or (None if args.config_yaml else "quick")
+    cfg = build_benchmark_config(preset, args.config_yaml, args.overrides, extra)
+    run_benchmark(cfg, Path(args.out), progress=not args.no_progress, force=args.force)
     return 0

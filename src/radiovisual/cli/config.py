@@ -1,8 +1,10 @@
 """``radiovisual config [--preset P] [--stage S] [--set k=v] [--config YAML]``: print a resolved config as YAML.
 
-With ``--stage S`` it prints the config of command ``S`` (keys as in ``S --set``), which ``S --config``
-reads back unchanged; without it, the tree of every stage (keys ``<stage>.<field>``), which this
-command's own ``--config`` reads back.
+Without ``--stage`` (or with ``--stage benchmark``) it prints the whole tree that ``radiovisual benchmark``
+runs (``pipeline/config.py``: top-level options plus the subtrees ``synth``, ``pretrain``, ``selflabel``,
+``localise``, ``cfar``, ``teacher``), which ``benchmark --config`` and this command's ``--config`` read back;
+keys are ``<stage>.<field>``, the same fields as ``<stage> --set <field>``. With ``--stage S`` it prints the
+config of command ``S`` (keys as in ``S --set``), which ``S --config`` reads back unchanged.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ STAGES: dict[str, tuple[str, str, str]] = {
     "cfar": ("radiovisual.baselines.cfar_pipeline", "CFARConfig", "CFAR_PRESETS"),
     "rodnet": ("radiovisual.baselines.rodnet", "RodnetConfig", "RODNET_PRESETS"),
     "detect": ("radiovisual.detect.config", "DetectorConfig", "DETECT_PRESETS"),
-    "benchmark": ("radiovisual.benchmark.config", "BenchmarkConfig", "BENCH_PRESETS"),
+    "benchmark": ("radiovisual.pipeline.config", "BenchmarkConfig", "BENCH_PRESETS"),  # the tree: see run()
 }
 
 
@@ -37,16 +39,19 @@ def stage_table(names: list[str] | None = None) -> dict[str, tuple[type, dict[st
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stage", choices=list(STAGES), default=None,
-                   help="print only this command's config (feed it back with `radiovisual <stage> --config`)")
+                   help="print only this command's config (feed it back with `radiovisual <stage> --config`); "
+                        "default: the benchmark's whole tree")
     p.add_argument("--preset", default=None, help="preset name (smoke | quick | paper; default: the dataclass defaults)")
     add_set(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..config import resolve, resolve_tree, to_yaml
+    from ..config import resolve, to_yaml
 
-    if args.stage is None:
-        print(to_yaml(resolve_tree(stage_table(), args.preset, args.config_yaml, args.overrides)), end="")
+    if args.stage in (None, "benchmark"):
+        from ..pipeline.config import build_benchmark_config
+
+        print(to_yaml(build_benchmark_config(args.preset, args.config_yaml, args.overrides)), end="")
         return 0
     cls, presets = stage_table([args.stage])[args.stage]
     print(to_yaml(resolve(cls, presets, args.preset, args.config_yaml, args.overrides)), end="")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_set
+from .common import add_force, add_set
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -17,8 +17,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="quick", help="smoke, quick (CPU) or paper (GPU)")
     p.add_argument("--seed", type=int, default=None, help="override the config seed")
     p.add_argument("--no-resume", dest="resume", action="store_false",
-                   help="start from scratch even if RUN/checkpoint.pt exists")
+                   help="start from scratch even if RUN/checkpoint.pt of this config exists")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    add_force(p)
     add_set(p)
 
 
@@ -33,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         out = run_pretrain(args.data, args.method, args.out, preset=args.preset, overrides=args.overrides,
                            resume=args.resume, progress=args.progress, seed=args.seed,
-                           yaml_path=args.config_yaml)
+                           yaml_path=args.config_yaml, force=args.force)
         if dist.is_main():
             print(f"pretrained {args.method} -> {out}")
     finally:

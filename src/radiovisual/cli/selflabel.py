@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_set
+from .common import add_force, add_set
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,6 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--export-attention", type=int, default=None, help="attention maps to store for the report")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--no-progress", action="store_true")
+    add_force(p)
     add_set(p)
 
 
@@ -41,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     if args.normalize:
         extra["normalize"] = True
     cfg = resolve_selflabel_config(args.preset, args.overrides, args.config_yaml, extra)
-    out = run_selflabel(args.run, args.data, split=args.split, out=args.out, cfg=cfg, progress=not args.no_progress)
+    out = run_selflabel(args.run, args.data, split=args.split, out=args.out, cfg=cfg, progress=not args.no_progress,
+                        force=args.force)
     attrs = dict(open_labels(out).attrs)
     lab = load_labels(out)
     print(f"self-labels: {out} ({len(lab)} samples, method {attrs.get('method')}, read-out {attrs.get('readout')}, "

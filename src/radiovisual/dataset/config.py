@@ -173,7 +173,9 @@ SYNTH_PRESETS: dict[str, dict[str, Any]] = {
                   "doppler_symbols": 16},
         "camera": {"width": 64, "height": 48, "spp": 2},
         "scene": {"n_frames": 3, "n_parked": 6},
-        "splits": {"train": 6, "val": 3, "test": 3},
+        # 18 train samples: enough for the smoke pretraining preset (batch 8 + queue 8 distinct samples),
+        # so `synth --preset smoke` -> `pretrain --preset smoke` -> ... composes
+        "splits": {"train": 18, "val": 9, "test": 9},
     },
     # the CPU default of `make demo`
     "quick": {"radio": {"clutter_every_frame": False, "rcs_samples_per_sp": 250}},
@@ -197,15 +199,18 @@ def resolve_synth_config(preset: str = "quick", scenario: str | None = None, n: 
     if seed is not None:
         extra["seed"] = seed
     cfg = resolve(SynthConfig, SYNTH_PRESETS, preset, yaml_path, overrides, extra)
-    if n is not None:
-        if n < 3:
-            raise ConfigError(f"--n must be >= 3, got {n}")
-        s = cfg.splits
-        tot = s.train + s.val + s.test
-        val = max(1, round(n * s.val / tot))
-        test = max(1, round(n * s.test / tot))
-        train = max(1, n - val - test)
-        from dataclasses import replace
+    return rescale_splits(cfg, n) if n is not None else cfg
 
-        cfg = replace(cfg, splits=SplitSizes(train=train, val=val, test=test))
-    return cfg
+
+def rescale_splits(cfg: SynthConfig, n: int) -> SynthConfig:
+    """``cfg`` with its split sizes rescaled to ``n`` samples in total (same proportions, each >= 1)."""
+    from dataclasses import replace
+
+    if n < 3:
+        raise ConfigError(f"--n must be >= 3, got {n}")
+    s = cfg.splits
+    tot = s.train + s.val + s.test
+    val = max(1, round(n * s.val / tot))
+    test = max(1, round(n * s.test / tot))
+    train = max(1, n - val - test)
+    return replace(cfg, splits=SplitSizes(train=train, val=val, test=test))

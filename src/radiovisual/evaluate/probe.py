@@ -227,7 +227,7 @@ def run_probe(run: Any, data: Any, out: Any, tasks: Sequence[str] = ("lane-side"
 
     import torch
 
-    from ..config import fingerprint, from_dict
+    from ..config import fingerprint, from_dict, to_dict
     from ..dataset.format import open_dataset
     from ..pretrain import load_backbones
     from ..pretrain.config import BackboneConfig
@@ -253,8 +253,9 @@ def run_probe(run: Any, data: Any, out: Any, tasks: Sequence[str] = ("lane-side"
     cached = reuse_or_none(out, "probe.json", ident, options)
     if cached is not None:
         return cached
-    radio, _, cfg = load_backbones(run)
-    pool = str(cfg.get("loss", {}).get("radio_pool", "mean"))
+    bb = load_backbones(run)
+    radio, cfg = bb.radio, {**to_dict(bb.config), "data": bb.data}   # plain dicts for the fingerprints below
+    pool = bb.config.loss.radio_pool
     free = open_dataset(data, labels=False)            # inputs: label-free view
     lab = open_dataset(data, labels=True)              # labels: this is a supervised evaluation
     labels = {t: task_labels(t, lab.split("train"), lab.split("val"), range_bins, moving_min_mps) for t in tasks}

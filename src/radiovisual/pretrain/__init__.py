@@ -6,7 +6,7 @@ torch is imported lazily (inside the functions), so importing this package is ch
 """
 
 from .config import METHODS, PRETRAIN_PRESETS, PretrainConfig, resolve_pretrain_config
-from .train import load_backbones, load_method, run_pretrain
+from .train import Backbones, load_backbones, load_method, run_pretrain
 
-__all__ = ["METHODS", "PRETRAIN_PRESETS", "PretrainConfig", "resolve_pretrain_config", "load_backbones", "load_method",
+__all__ = ["Backbones", "METHODS", "PRETRAIN_PRESETS", "PretrainConfig", "resolve_pretrain_config", "load_backbones", "load_method",
            "run_pretrain"]

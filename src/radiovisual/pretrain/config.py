@@ -114,11 +114,12 @@ class PretrainConfig:
 
 
 PRETRAIN_PRESETS: dict[str, dict[str, Any]] = {
-    # seconds, for tests: tiny nets, a few dozen steps
+    # seconds, for tests: tiny nets, a few dozen steps. Batch 8 + queue 8 fit the 18 train samples of
+    # `synth --preset smoke`, so presets of one name compose across stages.
     "smoke": {
         "backbone": {"channels": 16, "widths": [8, 16], "blocks": 1},
-        "loss": {"queue_size": 32, "proj_hidden": 32, "proj_dim": 16},
-        "train": {"batch_size": 16, "epochs": 8, "lr": 3e-3, "warmup_steps": 5, "ckpt_every": 10,
+        "loss": {"queue_size": 8, "proj_hidden": 32, "proj_dim": 16},
+        "train": {"batch_size": 8, "epochs": 8, "lr": 3e-3, "warmup_steps": 5, "ckpt_every": 10,
                   "log_every": 1},
     },
     # 2 CPU cores, ~1200 train pairs (radar 128x64, image 96x128): mcl ~4 min, the others ~1-2 min.

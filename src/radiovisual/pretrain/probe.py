@@ -25,12 +25,13 @@ def attention_hit_rate(run: str | Path, data: str | Path, split: str = "val", to
     from .losses import masked_mean_pool
     from .train import load_backbones
 
-    radio, vision, cfg = load_backbones(run)
-    pad = cfg["loss"]["mask_pad_px"] if mask_pad_px is None else mask_pad_px
+    bb = load_backbones(run)
+    radio, vision = bb.radio, bb.vision
+    pad = bb.config.loss.mask_pad_px if mask_pad_px is None else mask_pad_px
     ds = open_dataset(data, labels=True)  # GT for the diagnostic only
     sv = ds.split(split)
     n = len(sv)
-    (sy, sx), (oy, ox) = cfg["stride"], cfg["offset"]
+    (sy, sx), (oy, ox) = bb.stride, bb.offset
     hits, errs, used = 0, [], 0
     gh = gw = 0
     with torch.no_grad():

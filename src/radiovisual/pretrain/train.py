@@ -2,7 +2,8 @@
 
 Run directory ``RUN/``: ``config.json`` (resolved config, data path and fingerprints),
 ``checkpoint.pt`` (method incl. EMA nets and queues, optimiser, step, RNG; atomic),
-``metrics.jsonl`` (rank 0), and ``done.json`` written last.
+``metrics.jsonl`` (rank 0); ``stage.json``/``done.json`` are the ``StageDir`` markers (``utils/stage.py``):
+``done.json`` is written last, and a run directory made with another config or dataset is refused.
 """
 
 from __future__ import annotations
@@ -10,13 +11,15 @@ from __future__ import annotations
 import json
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import fingerprint, to_dict
+from ..config import fingerprint, from_dict, to_dict
 from ..errors import ConfigError, DatasetError, RadiovisualError
 from ..utils.io import load_checkpoint, save_checkpoint, write_json, write_text
-from .config import MASKED_METHODS, QUEUE_METHODS, resolve_pretrain_config
+from ..utils.stage import StageDir, is_done
+from .config import MASKED_METHODS, QUEUE_METHODS, PretrainConfig, resolve_pretrain_config
 
 
 def _lr_at(step: int, total: int, tcfg: Any) -> float:
@@ -39,34 +42,60 @@ def _truncate_metrics(path: Path, last_step: int) -> None:
     write_text(path, "".join(ln + "\n" for ln in keep))
 
 
-def run_pretrain(data: str | Path, method: str, out: str | Path, preset: str = "quick",
+def run_pretrain(data: str | Path, method: str | None, out: str | Path, preset: str = "quick",
                  overrides: list[str] | None = None, resume: bool = True, progress: bool = True,
-                 seed: int | None = None, yaml_path: str | None = None, stop_after: int | None = None) -> Path:
-    """Pretrain ``method`` on the train split of ``data`` (label-free) into ``out``; return ``out``.
+                 seed: int | None = None, yaml_path: str | None = None, stop_after: int | None = None, *,
+                 cfg: PretrainConfig | None = None, force: bool = False) -> Path:
+    """Pretrain on the train split of ``data`` (label-free) into ``out``; return ``out``.
 
-    Returns immediately when ``out/done.json`` matches this config. ``stop_after`` (tests only)
-    simulates a crash: the loop exits after that many total steps without finishing.
+    ``cfg`` wins over ``method``/``preset``/``overrides``/``yaml_path``/``seed``. ``out`` is a ``StageDir``
+    keyed by the config and the dataset (path and fingerprint): a finished run with the same key is
+    returned as is, one with another key is refused in one line unless ``force``. Inside the stage an
+    unfinished run resumes from its last checkpoint (``resume=False``: from scratch). ``stop_after``
+    (tests only) simulates a crash: the loop exits after that many total steps without finishing.
     """
-    import torch
-
     from ..dataset.format import open_dataset
-    from . import dist
-    from .data import PairSource
-    from .methods import build_method
 
-    cfg = resolve_pretrain_config(method, preset, overrides, yaml_path, seed)
-    out = Path(out)
+    if cfg is None:
+        cfg = resolve_pretrain_config(method, preset, overrides, yaml_path, seed)
     ds = open_dataset(data, labels=False)
     if "train" not in ds.splits:
         raise DatasetError(f"dataset {data} has no train split")
-    data_fp = _data_fingerprint(ds)
-    fp = fingerprint({"config": to_dict(cfg), "data": data_fp})
-    done = out / "done.json"
-    if done.is_file():
-        have = json.loads(done.read_text()).get("fingerprint")
-        if have == fp:
-            return out
-        raise ConfigError(f"{out} holds a finished run with a different config or dataset; choose another --out")
+    sd = StageDir(out, "pretrain", cfg, {"data": ds.fingerprint()}, force=force)
+    if sd.done:
+        return sd.path
+    job = _prepare(cfg, ds, data)
+    info = {"fingerprint": sd.key, "method": cfg.method, "preset": preset, "config": to_dict(cfg),
+            "data": {"path": str(Path(data).resolve()), "config_fingerprint": _data_fingerprint(ds),
+                     "n_train_used": len(job.src), "radar_shape": list(job.src.info["radar_shape"]),
+                     "image_shape": list(job.src.info["image_shape"])},
+            "steps": job.total, "world_size": job.world}
+    from . import dist
+
+    if dist.is_main():
+        sd.begin()
+    step = _train(cfg, job, sd, info, resume, progress, stop_after)
+    if step is not None and dist.is_main():
+        sd.finish({"steps": step, "method": cfg.method})
+    dist.barrier()
+    return sd.path
+
+
+@dataclass
+class _Job:
+    """What one pretraining run is made of, checked before any output is written."""
+    src: Any            # PairSource over the train split
+    device: Any
+    rank: int
+    world: int
+    per_epoch: int      # optimiser steps per epoch (global batch)
+    total: int          # optimiser steps of the whole run
+
+
+def _prepare(cfg: PretrainConfig, ds: Any, data: str | Path) -> _Job:
+    """Load: the device, the train pairs, and every config-vs-data check (one-line errors)."""
+    from . import dist
+    from .data import PairSource
 
     device = dist.setup()
     rank, world = dist.rank(), dist.world_size()
@@ -87,49 +116,61 @@ def run_pretrain(data: str | Path, method: str, out: str | Path, preset: str = "
                           f"{len(src)} usable train samples; lower loss.queue_size")
     per_epoch = len(src) // T.batch_size
     total = per_epoch * T.epochs if T.max_steps == 0 else min(T.max_steps, per_epoch * T.epochs)
+    return _Job(src, device, rank, world, per_epoch, total)
 
+
+def _restore(model: Any, opt: Any, job: _Job, ckpt_path: Path, metrics_path: Path, key: str, resume: bool) -> int:
+    """Resume inside the stage: the last checkpoint of THIS key (a stale one is discarded). Returns the step."""
+    import torch
+
+    from . import dist
+
+    ck = load_checkpoint(ckpt_path, map_location=str(job.device)) if resume and ckpt_path.is_file() else None
+    if ck is None or ck.get("fingerprint") != key:
+        if dist.is_main():
+            for p in (ckpt_path, metrics_path):
+                p.unlink(missing_ok=True)
+        return 0
+    model.load_state_dict(ck["model"])
+    opt.load_state_dict(ck["optimizer"])
+    torch.set_rng_state(ck["rng_cpu"])
+    if torch.cuda.is_available() and ck.get("rng_cuda") is not None:
+        torch.cuda.set_rng_state(ck["rng_cuda"].cpu(), job.device)
+    step = int(ck["step"])
+    if dist.is_main():
+        _truncate_metrics(metrics_path, step)
+    return step
+
+
+def _train(cfg: PretrainConfig, job: _Job, sd: StageDir, info: dict[str, Any], resume: bool, progress: bool,
+           stop_after: int | None) -> int | None:
+    """Compute: the optimisation loop with atomic checkpoints. Returns the final step (None: stopped early)."""
+    import torch
+
+    from . import dist
+    from .methods import build_method
+
+    T, device, total = cfg.train, job.device, job.total
     if T.threads:
         torch.set_num_threads(T.threads)
     torch.manual_seed(cfg.seed)
     model = build_method(cfg).to(device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=T.lr, weight_decay=T.weight_decay)
-    ckpt_path, metrics_path = out / "checkpoint.pt", out / "metrics.jsonl"
-    info = {"fingerprint": fp, "method": cfg.method, "preset": preset, "config": to_dict(cfg),
-            "data": {"path": str(Path(data).resolve()), "config_fingerprint": data_fp, "n_train_used": len(src),
-                     "radar_shape": list(src.info["radar_shape"]), "image_shape": list(src.info["image_shape"])},
-            "steps": total, "world_size": world}
-    step = 0
-    if resume and ckpt_path.is_file():
-        ck = load_checkpoint(ckpt_path, map_location=str(device))
-        if ck.get("fingerprint") != fp:
-            raise ConfigError(f"{ckpt_path} was written with a different config or dataset; "
-                              "use another --out or --no-resume")
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        step = int(ck["step"])
-        torch.set_rng_state(ck["rng_cpu"])
-        if torch.cuda.is_available() and ck.get("rng_cuda") is not None:
-            torch.cuda.set_rng_state(ck["rng_cuda"].cpu(), device)
-        if dist.is_main():
-            _truncate_metrics(metrics_path, step)
-    elif dist.is_main():
-        for p in (ckpt_path, metrics_path):
-            p.unlink(missing_ok=True)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=T.lr, weight_decay=T.weight_decay)
+    ckpt_path, metrics_path = sd.path / "checkpoint.pt", sd.path / "metrics.jsonl"
+    step = _restore(model, opt, job, ckpt_path, metrics_path, sd.key, resume)
     if dist.is_main():
-        write_json(out / "config.json", info)
+        write_json(sd.path / "config.json", info)
 
     def save(at: int) -> None:
-        if not dist.is_main():
-            return
-        save_checkpoint(ckpt_path, {
-            "model": model.state_dict(), "optimizer": opt.state_dict(), "step": at,
-            "rng_cpu": torch.get_rng_state(),
-            "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-            "config": to_dict(cfg), "fingerprint": fp, "method": cfg.method, "data": info["data"]})
+        if dist.is_main():
+            save_checkpoint(ckpt_path, {
+                "model": model.state_dict(), "optimizer": opt.state_dict(), "step": at,
+                "rng_cpu": torch.get_rng_state(),
+                "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                "config": to_dict(cfg), "fingerprint": sd.key, "method": cfg.method, "data": info["data"]})
 
     fwd = model
-    if world > 1:
+    if job.world > 1:
         fwd = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False)
     amp = T.amp and device.type == "cuda"
@@ -142,9 +183,9 @@ def run_pretrain(data: str | Path, method: str, out: str | Path, preset: str = "
     metrics = open(metrics_path, "a") if dist.is_main() else None
     t_log, n_log = time.perf_counter(), 0
     try:
-        for batch in src.batches(T.batch_size, cfg.seed, step, total, rank, world):
+        for batch in job.src.batches(T.batch_size, cfg.seed, step, total, job.rank, job.world):
             if stop_after is not None and step >= stop_after:
-                return out
+                return None
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             lr = _lr_at(step, total, T)
             for g in opt.param_groups:
@@ -164,7 +205,7 @@ def run_pretrain(data: str | Path, method: str, out: str | Path, preset: str = "
                 vals = {k: float(dist.all_reduce_mean(v.detach().float())) for k, v in {"loss": loss, **stats}.items()}
                 dt = time.perf_counter() - t_log
                 if metrics is not None:
-                    metrics.write(json.dumps({"step": step, "epoch": (step - 1) // per_epoch, **vals, "lr": lr,
+                    metrics.write(json.dumps({"step": step, "epoch": (step - 1) // job.per_epoch, **vals, "lr": lr,
                                               "pairs_per_s": n_log / max(dt, 1e-9)}) + "\n")
                     metrics.flush()
                 if bar is not None:
@@ -173,60 +214,67 @@ def run_pretrain(data: str | Path, method: str, out: str | Path, preset: str = "
             if step % T.ckpt_every == 0 and step < total:
                 save(step)
         save(step)
-        if dist.is_main():
-            write_json(done, {"fingerprint": fp, "steps": step, "method": cfg.method})
-        dist.barrier()
     finally:
         if metrics is not None:
             metrics.close()
         if bar is not None:
             bar.close()
-    return out
+    return step
 
 
-def load_method(run: str | Path, allow_unfinished: bool = False):
-    """(whole method module incl. projectors, in eval mode on CPU, checkpoint config dict) of a run."""
-    from .config import PretrainConfig
-    from ..config import from_dict
+def _load_checkpoint(run: str | Path, allow_unfinished: bool) -> dict[str, Any]:
+    run = Path(run)
+    if not allow_unfinished and not is_done(run):
+        raise RadiovisualError(f"{run} is not a finished pretraining run (no done.json)")
+    if not (run / "checkpoint.pt").is_file():
+        raise RadiovisualError(f"{run} has no checkpoint.pt; not a pretraining run")
+    return load_checkpoint(run / "checkpoint.pt")
+
+
+def _frozen_method(ck: dict[str, Any]) -> Any:
     from .methods import build_method
 
-    run = Path(run)
-    if not allow_unfinished and not (run / "done.json").is_file():
-        raise RadiovisualError(f"{run} is not a finished pretraining run (no done.json)")
-    ck = load_checkpoint(run / "checkpoint.pt")
     model = build_method(from_dict(PretrainConfig, ck["config"]))
     model.load_state_dict(ck["model"])
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    return model, ck
+    return model
 
 
-def load_backbones(run: str | Path, allow_unfinished: bool = False):
-    """(radio f_r, vision f_v, cfg) in eval mode on CPU from a pretraining run directory.
+def load_method(run: str | Path, allow_unfinished: bool = False):
+    """(whole method module incl. projectors, in eval mode on CPU, checkpoint dict) of a run."""
+    ck = _load_checkpoint(run, allow_unfinished)
+    return _frozen_method(ck), ck
 
-    ``cfg`` is the resolved config dict plus ``stride``/``offset`` (feature bin (i, j) is centred on
-    input (stride*i + offset)), ``method`` and the ``data`` block of ``config.json``.
+
+@dataclass(frozen=True)
+class Backbones:
+    """A pretraining run's frozen backbones and what readers need to know about them.
+
+    Feature bin (i, j) of ``radio`` is centred on radar input bin ``stride * (i, j) + offset``.
     """
-    from .backbones import feature_geometry
-    from .config import PretrainConfig
-    from ..config import from_dict
-    from .methods import build_method
+    radio: Any                       # f_r: radar [B,1,R,A] -> features [B,C,h,w], eval mode, CPU
+    vision: Any                      # f_v: image [B,3,H,W] -> features [B,C,h',w'], eval mode, CPU
+    config: PretrainConfig           # the run's resolved config (method included)
+    stride: tuple[float, float]      # radar input bins per feature bin (rows, cols)
+    offset: tuple[float, float]      # radar input bin of feature bin (0, 0)'s centre
+    data: dict[str, Any]             # the run's ``config.json`` data block (path, fingerprint, shapes)
+    model: Any = None                # the whole method module (projectors, MIL head), eval mode
 
-    run = Path(run)
-    if not allow_unfinished and not (run / "done.json").is_file():
-        raise RadiovisualError(f"{run} is not a finished pretraining run (no done.json)")
-    ck = load_checkpoint(run / "checkpoint.pt")
-    cfg = from_dict(PretrainConfig, ck["config"])
-    model = build_method(cfg)
-    model.load_state_dict(ck["model"])
-    radio, vision = model.radio.eval(), model.vision.eval()
-    for p in list(radio.parameters()) + list(vision.parameters()):
-        p.requires_grad_(False)
-    d = dict(ck["config"])
-    d["method"] = ck["method"]
-    d["data"] = ck.get("data", {})
-    rs = tuple(d["data"].get("radar_shape", (0, 0)))
-    geo = feature_geometry(radio, rs)
-    d["stride"], d["offset"] = list(geo["stride"]), list(geo["offset"])
-    return radio, vision, d
+    @property
+    def method(self) -> str:
+        return self.config.method
+
+
+def load_backbones(run: str | Path, allow_unfinished: bool = False) -> Backbones:
+    """The frozen backbones of a pretraining run directory, typed (see ``Backbones``)."""
+    from .backbones import feature_geometry
+
+    ck = _load_checkpoint(run, allow_unfinished)
+    model = _frozen_method(ck)
+    data = dict(ck.get("data", {}))
+    geo = feature_geometry(model.radio, tuple(data.get("radar_shape", (0, 0))))
+    return Backbones(radio=model.radio, vision=model.vision, config=from_dict(PretrainConfig, ck["config"]),
+                     stride=tuple(float(v) for v in geo["stride"]), offset=tuple(float(v) for v in geo["offset"]),
+                     data=data, model=model)

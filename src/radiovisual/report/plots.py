@@ -11,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
-COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#17becf"]
+# 12 distinct colours: a full benchmark has 11 rows, and two rows sharing a colour read as one curve
+COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#17becf",
+          "#bcbd22", "#000000", "#aec7e8"]
 
 
 def _plt() -> Any:
@@ -37,7 +39,7 @@ def error_cdf(errors_by_method: dict[str, np.ndarray], path: str | Path, log_x: 
               title: str = "Localisation error CDF (validation)") -> Path:
     """Empirical CDF of location errors [m] per method; p50 (circle) and p90 (square) marked."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = plt.subplots(figsize=(9.0, 4.6))
     for k, (name, e) in enumerate(errors_by_method.items()):
         e = np.sort(np.asarray(e, np.float64)[np.isfinite(e)])
         if e.size == 0:
@@ -58,7 +60,8 @@ def error_cdf(errors_by_method: dict[str, np.ndarray], path: str | Path, log_x: 
     ax.set_ylim(0, 1.01)
     ax.grid(True, which="both", alpha=0.25)
     ax.set_title(title)
-    ax.legend(fontsize=8, loc="lower right", framealpha=0.9)
+    # outside the axes: inside, the legend hides the curves of the worst methods
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), framealpha=0.9)
     return _save(fig, path)
 
 

@@ -15,17 +15,17 @@ REFINE_METHODS = ("parabolic", "softargmax", "none")
 def mask_to_feature_grid(mask: Any, hw: tuple[int, int], stride: tuple[int, int] | None = None) -> Any:
     """[B,1,H,W] mask in [0,1] -> [B,1,h,w] fraction of each feature bin's window covered by the mask.
 
-    With ``stride`` (sy, sx) the windows are centred on input pixel (sy*i, sx*j) (the geometry of
-    the pretrain backbones: 3x3/stride-2/pad-1 convs); without it, adaptive average pooling
-    (windows [i*H/h, (i+1)*H/h)).
+    With ``stride`` (sy, sx) this is pretraining's ``losses.mask_to_grid`` itself (windows centred on input
+    pixel (sy*i, sx*j), the geometry of the backbones): self-labels must see the mask exactly as training
+    did. Without it, adaptive average pooling (windows [i*H/h, (i+1)*H/h)).
     """
     import torch.nn.functional as F
 
+    from ..pretrain.losses import mask_to_grid
+
     if stride is None:
         return F.adaptive_avg_pool2d(mask.float(), hw)
-    sy, sx = int(stride[0]), int(stride[1])
-    g = F.pad(mask.float(), (sx // 2, sx, sy // 2, sy))
-    return F.avg_pool2d(g, kernel_size=(sy, sx), stride=(sy, sx))[..., :hw[0], :hw[1]]
+    return mask_to_grid(mask.float(), hw, (int(stride[0]), int(stride[1])))
 
 
 def cross_modal_attention(f_r: Any, f_v: Any, mask_w: Any, normalize: bool = False,

@@ -7,63 +7,59 @@ raises ``LabelAccessError``). Output: a zarr v3 group written to a temp director
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..config import to_dict
+from ..dataset.format import _jsonable, bins_to_polar, iter_batches, open_dataset, polar_to_xy
 from ..errors import RadiovisualError
+from ..pretrain import Backbones, load_backbones
+from ..pretrain.data import image_to_tensor, mask_to_tensor, radar_to_tensor, read_masks
+from ..utils.stage import StageDir
+from . import calibrate as cal
 from .attention import REFINE_METHODS
+from .calibrate import apply_range_shift
+from .config import SelfLabelConfig, resolve_selflabel_config
 
 LABELS_VERSION = 2
 
 
-def _cfg_dict(cfg: Any) -> dict[str, Any]:
-    from ..config import to_dict
-
-    d = to_dict(cfg) if cfg is not None else {}
-    return d if isinstance(d, dict) else {"value": d}
-
-
-def _find_key(d: Any, key: str) -> Any:
-    """First value of ``key`` anywhere in a nested dict (the pretrain config layout is not ours)."""
-    if isinstance(d, dict):
-        if key in d:
-            return d[key]
-        for v in d.values():
-            r = _find_key(v, key)
-            if r is not None:
-                return r
-    return None
+@dataclass(frozen=True)
+class _Readout:
+    """What the label-free read-out needs of a pretraining run (typed, from ``pretrain.Backbones``)."""
+    radio: Any
+    vision: Any
+    mil: Any                              # the per-bin MIL method module (mcl), else None
+    method: str
+    mask_pad_px: int
+    mask_source: str
+    stride: tuple[float, float] | None    # radar input bins per feature bin; None: unknown (cell centres)
+    offset: tuple[float, float]
+    pretrain_config: dict[str, Any]       # recorded in the label store's attributes
+    identity: dict[str, Any]              # the stage-key input naming the run
 
 
 def _to_tensors(radar: np.ndarray, image: np.ndarray, mask: np.ndarray, pad_px: int) -> tuple[Any, Any, Any]:
     """The pretrain stage's converters, so self-labelling sees exactly what pretraining saw."""
-    from ..pretrain.data import image_to_tensor, mask_to_tensor, radar_to_tensor
-
     return radar_to_tensor(radar), image_to_tensor(image), mask_to_tensor(mask, pad_px)
-
-
-def _read_masks(sv: Any, sl: Any, source: str, hw: tuple[int, int]) -> np.ndarray:
-    from ..pretrain.data import read_masks
-
-    return read_masks(sv, sl, source, hw)
 
 
 def selflabel_batch(radio_bb: Any, vision_bb: Any, radar_t: Any, image_t: Any, mask_t: Any,
                     normalize: bool = False, vision_stride: tuple[int, int] | None = None) -> dict[str, Any]:
-    """Attention maps and fractional feature-grid peaks for one batch (no rescaling).
+    """Attention maps and their peak scores for one batch (Eq. 2; no rescaling, no refinement).
 
     radar_t [B,1,R,A], image_t [B,3,H,W], mask_t [B,1,H,W]. Returns numpy arrays
-    {"att" [B,h,w], "rows", "cols", "score" [B], "refined": {method: (rows, cols)}}.
+    {"att" [B,h,w], "score" [B]} and "feat_hw" (h, w).
     """
     import torch
 
-    from .attention import argmax_2d, cross_modal_attention, mask_to_feature_grid, refine_peak
+    from .attention import argmax_2d, cross_modal_attention, mask_to_feature_grid
 
     with torch.inference_mode():
         f_r = radio_bb(radar_t)
@@ -71,21 +67,25 @@ def selflabel_batch(radio_bb: Any, vision_bb: Any, radar_t: Any, image_t: Any, m
         mw = mask_to_feature_grid(mask_t, tuple(f_v.shape[-2:]), vision_stride)
         att = cross_modal_attention(f_r, f_v, mw, normalize=normalize)
         _, _, score = argmax_2d(att)
-        refined = {m: tuple(t.double().numpy() for t in refine_peak(att, m)) for m in REFINE_METHODS}
-    return {"att": att.float().numpy(), "score": score.float().numpy(), "refined": refined,
-            "feat_hw": tuple(f_r.shape[-2:])}
+    return {"att": att.float().numpy(), "score": score.float().numpy(), "feat_hw": tuple(f_r.shape[-2:])}
 
 
-def _fingerprint(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _run_id(run: Any) -> str:
-    p = Path(run)
+def _run_id(run: Path) -> dict[str, str]:
+    """A pretraining run directory's identity: its path and a hash of its done marker (its stage key)."""
     for name in ("done.json", "config.json"):
-        if (p / name).is_file():
-            return f"{p.resolve()}:{hashlib.sha256((p / name).read_bytes()).hexdigest()[:16]}"
-    return str(p.resolve())
+        if (run / name).is_file():
+            return {"path": str(run.resolve()), name: hashlib.sha256((run / name).read_bytes()).hexdigest()[:16]}
+    return {"path": str(run.resolve())}
+
+
+def _weights_id(*modules: Any) -> str:
+    """Hash of in-memory backbones' weights: the identity of a run that has no directory."""
+    h = hashlib.sha256()
+    for m in modules:
+        for k, v in m.state_dict().items():
+            h.update(k.encode())
+            h.update(v.detach().cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def face_shift_m(cfg: Any, ds_attrs: dict[str, Any]) -> float:
@@ -101,84 +101,88 @@ def face_shift_m(cfg: Any, ds_attrs: dict[str, Any]) -> float:
     return float(cfg.face_to_centre_m) if on else 0.0
 
 
-def _load_run(run: Any) -> tuple[Any, Any, Any, dict[str, Any], str]:
-    """(mil_model or None, radio backbone, vision backbone, pretrain cfg dict, run id) of a run or tuple."""
+def _load_run(run: Any) -> _Readout:
+    """The read-out of a pretrain run directory, a ``Backbones``, or a ``(radio, vision, cfg dict)`` tuple
+    (the paper's read-out of hand-built backbones; ``cfg`` may give ``stride``, ``offset`` and ``loss``)."""
     if isinstance(run, tuple):
-        radio_bb, vision_bb, pcfg = run
-        return None, radio_bb, vision_bb, _cfg_dict(pcfg), "in-memory backbones"
-    if not Path(run).is_dir():
-        raise RadiovisualError(f"pretrain run not found: {run}")
-    from ..pretrain import load_backbones, load_method
-
-    model, _ = load_method(run)
-    radio_bb, vision_bb, pcfg = load_backbones(run)
-    mil = model if hasattr(model, "attention") else None
-    return mil, radio_bb.eval(), vision_bb.eval(), _cfg_dict(pcfg), _run_id(run)
+        radio, vision, d = run
+        d = dict(d or {})
+        loss = d.get("loss", {})
+        stride = tuple(float(v) for v in d["stride"]) if d.get("stride") else None
+        return _Readout(radio.eval(), vision.eval(), None, str(d.get("method", "unknown")),
+                        int(loss.get("mask_pad_px", 0)), str(loss.get("mask_source", "mask")), stride,
+                        tuple(float(v) for v in d.get("offset", (0.0, 0.0))), to_dict(d),
+                        {"in_memory_weights": _weights_id(radio, vision)})
+    bb = run if isinstance(run, Backbones) else None
+    if bb is None:
+        if not Path(run).is_dir():
+            raise RadiovisualError(f"pretrain run not found: {run}")
+        bb = load_backbones(run)
+    ident = _run_id(Path(run)) if bb is not run else {"in_memory_weights": _weights_id(bb.radio, bb.vision)}
+    pcfg = {**to_dict(bb.config), "method": bb.method, "data": bb.data, "stride": list(bb.stride),
+            "offset": list(bb.offset)}
+    mil = bb.model if hasattr(bb.model, "attention") else None
+    return _Readout(bb.radio.eval(), bb.vision.eval(), mil, bb.method, int(bb.config.loss.mask_pad_px),
+                    str(bb.config.loss.mask_source), bb.stride, bb.offset, pcfg, ident)
 
 
 def run_selflabel(run: Any, data: str | Path, split: str = "train", out: str | Path | None = None,
-                  cfg: Any = None, progress: bool = True, overrides: list[str] | None = None, **options: Any) -> Path:
+                  cfg: SelfLabelConfig | None = None, progress: bool = True, overrides: list[str] | None = None,
+                  force: bool = False, **options: Any) -> Path:
     """Self-label ``split`` of ``data`` with pretrain ``run``; returns the zarr path of the label store.
 
-    ``run`` is a pretrain run directory, or a ``(radio_backbone, vision_backbone, cfg)`` tuple (the
-    paper's read-out). ``cfg`` is a ``SelfLabelConfig``; without it, ``options`` (field=value) and
-    ``overrides`` (dotted ``key=value``) resolve one. A run of the per-bin MIL model (``mcl``) uses its
-    trained similarity as attention (``mil_readout``); other methods use the paper's conv2d read-out of
-    raw backbone features (``mcl-paper``, ``scl``, ``cl``, ``clip``).
+    ``run`` is a pretrain run directory, a ``pretrain.Backbones`` or a ``(radio, vision, cfg)`` tuple.
+    ``cfg`` is a ``SelfLabelConfig``; without it, ``options`` (field=value) and ``overrides`` (dotted
+    ``key=value``) resolve one. A run of the per-bin MIL model (``mcl``) uses its trained similarity as
+    attention (``mil_readout``); other methods use the paper's conv2d read-out of raw backbone features
+    (``mcl-paper``, ``scl``, ``cl``, ``clip``). The store is a ``StageDir`` keyed by the config, the run
+    and the dataset: reused when finished, refused in one line when made otherwise, unless ``force``.
     """
-    from ..config import to_dict
-    from ..dataset.format import open_dataset
-    from .config import resolve_selflabel_config
-
     if cfg is None:
         cfg = resolve_selflabel_config(overrides=overrides, extra=options)
-    mil, radio_bb, vision_bb, pcfg_d, run_id = _load_run(run)
+    ro = _load_run(run)
     ds = open_dataset(data, labels=False)
     sv = ds.split(split)
-    n = len(sv)
-    if n == 0:
+    if len(sv) == 0:
         raise RadiovisualError(f"split '{split}' of {data} is empty")
-    config = {**to_dict(cfg), "split": split, "labels_version": LABELS_VERSION,
-              "mask_pad_px": int(_find_key(pcfg_d, "mask_pad_px") or 0),
-              "mask_source": str(_find_key(pcfg_d, "mask_source") or "mask")}
-    data_fp = {"path": str(Path(data).resolve()), "config": _fingerprint(ds.attrs.get("config", {})), "n": n}
-    key = _fingerprint({"config": config, "run": run_id, "data": data_fp})
-    out = Path(out) if out is not None else (Path(run) / f"selflabels-{split}.zarr" if not isinstance(run, tuple)
+    out = Path(out) if out is not None else (Path(run) / f"selflabels-{split}.zarr" if isinstance(run, (str, Path))
                                             else Path(data).parent / f"selflabels-{split}.zarr")
-    if (out / "zarr.json").is_file():
-        try:
-            import zarr
+    config = {**to_dict(cfg), "split": split, "labels_version": LABELS_VERSION,
+              "mask_pad_px": ro.mask_pad_px, "mask_source": ro.mask_source}
+    sd = StageDir(out, "selflabel", config, {"run": ro.identity, "data": ds.fingerprint(), "n": len(sv)},
+                  force=force, version=LABELS_VERSION)
+    if sd.done:
+        return sd.path
+    sd.begin()
+    arrays, attrs = _compute(ro, ds, sv, cfg, config, progress)
+    _write_labels(out, arrays, {"labels_version": LABELS_VERSION, "key": sd.key, "config": config,
+                                "run": ro.identity, "data": ds.fingerprint(), "pretrain_config": ro.pretrain_config,
+                                "label_free": True, "uses_ground_truth": False,
+                                "coordinates": "polar: range [m], azimuth [rad] (positive right); "
+                                               "bins: fractional (row, col) of the radar heatmap", **attrs})
+    sd.finish({"n": len(sv), "method": attrs["method"]})
+    return out
 
-            if dict(zarr.open_group(str(out), mode="r").attrs).get("key") == key:
-                return out
-        except Exception:
-            pass
-    method = str(pcfg_d.get("method") or _find_key(pcfg_d, "method") or "unknown")
-    common = {"labels_version": LABELS_VERSION, "key": key, "config": config, "run": run_id, "data": data_fp,
-              "pretrain_config": pcfg_d, "label_free": True, "uses_ground_truth": False,
-              "coordinates": "polar: range [m], azimuth [rad] (positive right); "
-                             "bins: fractional (row, col) of the radar heatmap"}
-    if mil is not None:
-        arrays, attrs = _mil_store(mil, ds, sv, cfg, config, progress)
-        attrs["method"] = method + ("+track" if cfg.track else "")
+
+def _compute(ro: _Readout, ds: Any, sv: Any, cfg: SelfLabelConfig, config: dict[str, Any],
+             progress: bool) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The read-out (MIL or paper's) plus the documented face -> centre prior: (arrays, attributes)."""
+    if ro.mil is not None:
+        arrays, attrs = _mil_store(ro.mil, ds, sv, cfg, config, progress)
+        attrs["method"] = ro.method + ("+track" if cfg.track else "")
     else:
-        arrays, attrs = _paper_store(radio_bb, vision_bb, pcfg_d, ds, sv, cfg, config, progress)
-        attrs["method"] = method
+        arrays, attrs = _paper_store(ro, ds, sv, cfg, config, progress)
+        attrs["method"] = ro.method
     shift = face_shift_m(cfg, ds.attrs)
     if shift:   # a documented prior, the same for every sample (see SelfLabelConfig.face_prior)
-        from .calibrate import apply_range_shift
-
         arrays["polar_face"] = arrays["polar"]
         arrays["polar"] = apply_range_shift(arrays["polar"], shift, ds.range_bins_m).astype(np.float32)
     attrs["face_prior_shift_m"] = shift
-    _write_labels(out, arrays, {**common, **attrs})
-    return out
+    return arrays, attrs
 
 
 def _read_all(sv: Any, cfg: Any, config: dict[str, Any], progress: bool, fn: Any) -> None:
     """Call fn(sl, radar_np, r_t, i_t, m_t, mask_np) for each batch of the split."""
-    from ..dataset.format import iter_batches
-
     img_hw = tuple(sv.shape("image")[1:3])
     batches = list(iter_batches(len(sv), cfg.batch_size))
     if progress:
@@ -187,7 +191,7 @@ def _read_all(sv: Any, cfg: Any, config: dict[str, Any], progress: bool, fn: Any
         batches = tqdm(batches, desc=f"selflabel {sv.name}", leave=False)
     for sl in batches:
         radar_np = sv.read("radar", sl)
-        mask_np = _read_masks(sv, sl, config["mask_source"], img_hw)
+        mask_np = read_masks(sv, sl, config["mask_source"], img_hw)
         r_t, i_t, m_t = _to_tensors(radar_np, sv.read("image", sl), mask_np, config["mask_pad_px"])
         fn(sl, radar_np, r_t, i_t, m_t, mask_np)
 
@@ -201,7 +205,6 @@ def _mil_store(model: Any, ds: Any, sv: Any, cfg: Any, config: dict[str, Any],
                progress: bool) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     import torch
 
-    from ..dataset.format import bins_to_polar
     from .geometry import mask_centroid_cols
     from .mil_readout import mil_selflabels
 
@@ -216,14 +219,12 @@ def _mil_store(model: Any, ds: Any, sv: Any, cfg: Any, config: dict[str, Any],
     _read_all(sv, cfg, config, progress, step)
     att, power, u = np.concatenate(atts), np.concatenate(powers), np.concatenate(us)
     rb, ab = ds.range_bins_m, ds.azimuth_bins_rad
-    dt = _find_key(ds.attrs.get("config", {}), "frame_dt_s")
+    dt = (ds.attrs.get("config") or {}).get("scene", {}).get("frame_dt_s")   # synthetic stores state it
     res = mil_selflabels(att, power, u, rb, ab, sv.read("sequence"), sv.read("frame"),
                          float(dt) if dt else 1.0, tuple(float(s) for s in model.radio.stride), cfg)
     bins = res["bins"][res["final"]]
     polar = bins_to_polar(bins, rb, ab)
     if cfg.range_shift_m:
-        from .calibrate import apply_range_shift
-
         polar = apply_range_shift(polar, cfg.range_shift_m, rb)
     exp_idx = _export_idx(len(att), cfg.export_attention)
     score = att.reshape(len(att), -1).max(1).astype(np.float32)
@@ -240,19 +241,14 @@ def _mil_store(model: Any, ds: Any, sv: Any, cfg: Any, config: dict[str, Any],
     return arrays, attrs
 
 
-def _paper_store(radio_bb: Any, vision_bb: Any, pcfg_d: dict[str, Any], ds: Any, sv: Any, cfg: Any,
+def _paper_store(ro: _Readout, ds: Any, sv: Any, cfg: Any,
                  config: dict[str, Any], progress: bool) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The paper's read-out (Eq. 2 conv2d of raw masked-vision features over raw radio features)."""
     import torch
 
-    from ..dataset.format import bins_to_polar, polar_to_xy
-    from . import calibrate as cal
     from .attention import argmax_2d, feature_to_heatmap, refine_peak
 
-    stride = _find_key(pcfg_d, "stride")  # pretrain backbones state their geometry: centre = stride*i + offset
-    offset = _find_key(pcfg_d, "offset") or [0.0, 0.0]
-    stride = tuple(float(v) for v in stride) if stride else None
-    offset = tuple(float(v) for v in offset)
+    stride, offset = ro.stride, ro.offset  # pretrain backbones state their geometry: centre = stride*i + offset
     rb, ab = ds.range_bins_m, ds.azimuth_bins_rad
     R, A = len(rb), len(ab)
     n = len(sv)
@@ -261,7 +257,7 @@ def _paper_store(radio_bb: Any, vision_bb: Any, pcfg_d: dict[str, Any], ds: Any,
     feat_hw: list[Any] = [None]
 
     def step(sl, radar_np, r_t, i_t, m_t, mask_np):
-        res = selflabel_batch(radio_bb, vision_bb, r_t, i_t, m_t, normalize=cfg.normalize,
+        res = selflabel_batch(ro.radio, ro.vision, r_t, i_t, m_t, normalize=cfg.normalize,
                               vision_stride=None if stride is None else (int(stride[0]), int(stride[1])))
         feat_hw[0] = res["feat_hw"]
         att_all.append(res["att"])
@@ -326,8 +322,6 @@ def _write_labels(out: Path, arrays: dict[str, np.ndarray], attrs: dict[str, Any
     """Write a zarr v3 group to a temp dir beside ``out``, then rename it into place."""
     import zarr
 
-    from ..dataset.format import _jsonable
-
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -356,10 +350,10 @@ def open_labels(path: str | Path) -> Any:
     p = Path(path)
     if not (p / "zarr.json").is_file():
         raise RadiovisualError(f"{p} is not a self-label store (no zarr.json)")
-    g = zarr.open_group(str(p), mode="r")
-    if "polar" not in {k for k, _ in g.arrays()}:
+    # checked on disk, not by listing members: the store's root also holds the StageDir markers (*.json)
+    if not (p / "polar" / "zarr.json").is_file():
         raise RadiovisualError(f"{p} has no 'polar' array; not a self-label store")
-    return g
+    return zarr.open_group(str(p), mode="r")
 
 
 def load_labels(path: str | Path) -> np.ndarray:

@@ -46,7 +46,7 @@ def build_report(out: Path, result: dict[str, Any], errors: dict[str, np.ndarray
         f"Machine: {result['machine']['platform']}, {result['machine']['cpu_count']} CPU cores, "
         f"device {result['machine']['device']}, torch {result['machine']['torch']}.",
         "Stage wall-clock times [s]: " + ", ".join(f"{k} {v:.1f}" for k, v in result["timings_s"].items()) + ".",
-        f"Dataset: {result['dataset']['sizes']} samples ({cfg.scenario}, synth preset '{cfg.synth_preset}').",
+        f"Dataset: {result['dataset']['sizes']} samples ({cfg.scenario}, preset '{cfg.preset or 'custom'}').",
         "Supervised trains the localiser on ground truth (upper bound). CFAR (genie) assigns the cluster closest "
         "to ground truth (genie-aided by definition). All other rows never read radar ground truth.",
         "Peak is the strongest return of each validation heatmap (no learning): the floor a label-free method "

@@ -1,5 +1,5 @@
-"""The benchmark driver. Each stage is idempotent: a finished stage (its ``done.json`` or
-complete store with a matching config) is reused, so an interrupted benchmark resumes."""
+"""The benchmark driver: a composition of stages. Each stage is a ``StageDir`` (``utils/stage.py``): a finished
+stage with the same key is reused, so an interrupted benchmark resumes; a changed one is refused in one line."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from ..dataset.format import open_dataset
 from ..errors import DatasetError
 from ..utils.io import check_writable_dir, write_json
 from ..report.render import DISPLAY
-from .config import PRETRAIN_OF, SELFLABEL_OF, BenchmarkConfig
+from .config import PRETRAIN_OF, BenchmarkConfig
 
 ROW_ORDER = ("supervised", "pseudo", "mcl", "mcl+track", "mcl-paper", "scl", "cl", "clip", "peak", "cfar-genie", "cfar",
              "rodnet")
@@ -40,12 +40,10 @@ class Timer:
 
 
 def ensure_dataset(cfg: BenchmarkConfig, data: Path, progress: bool) -> Path:
-    """Reuse a complete dataset made with the same synthesis config, else synthesise (resumes)."""
-    from ..dataset.config import resolve_synth_config
-    from ..dataset.format import open_dataset
+    """Reuse a complete dataset made with the same synthesis config (``cfg.synth``), else synthesise (resumes)."""
     from ..dataset.synth import synthesise
 
-    scfg = resolve_synth_config(cfg.synth_preset, scenario=cfg.scenario, n=cfg.n or None, seed=cfg.seed)
+    scfg = cfg.synth
     if (data / "zarr.json").is_file():
         try:
             ds = open_dataset(data, labels=False)
@@ -58,10 +56,10 @@ def ensure_dataset(cfg: BenchmarkConfig, data: Path, progress: bool) -> Path:
     return data
 
 
-def _selflabels(run: Path, data: Path, split: str, out: Path, overrides: list[str], progress: bool) -> Path:
+def _selflabels(run: Path, data: Path, split: str, out: Path, cfg: Any, progress: bool, force: bool) -> Path:
     from ..selflabel import run_selflabel
 
-    return run_selflabel(run, data, split=split, out=out, overrides=overrides, progress=progress)
+    return run_selflabel(run, data, split=split, out=out, cfg=cfg, progress=progress, force=force)
 
 
 def proxies_ok(train_store: Path, max_residual_rad: float) -> bool:
@@ -106,23 +104,23 @@ def _dataset(cfg: BenchmarkConfig, out: Path, timer: Timer, progress: bool) -> P
 
 
 def _pretrain_and_label(cfg: BenchmarkConfig, m: str, s: int, data: Path, out: Path, timer: Timer,
-                        progress: bool, log: Callable[[str], None]) -> tuple[Path, dict[str, Path], str]:
+                        progress: bool, log: Callable[[str], None], force: bool = False
+                        ) -> tuple[Path, dict[str, Path], str]:
     """Seed ``s`` of row ``m``: pretraining + train/val self-labels, re-pretrained (another seed) while the
     label-free proxies fail. Returns (pretrain run, {split: label store}, tag)."""
     from ..pretrain import run_pretrain
 
     base = PRETRAIN_OF.get(m, m)
     seed = cfg.seed + s
-    sl_over = list(cfg.selflabel_overrides) + SELFLABEL_OF.get(m, []) + [f"seed={seed}"]
+    sl_cfg = cfg.selflabel_for(m, seed)
     for attempt in range(cfg.pretrain_retries + 1):
         tag = f"seed{s}" + (f"-retry{attempt}" if attempt else "")
         with timer.stage(f"pretrain:{base}"):
-            run = run_pretrain(data, base, out / "pretrain" / base / tag, preset=cfg.pretrain_preset,
-                               seed=seed + 1000 * attempt, overrides=list(cfg.pretrain_overrides),
-                               progress=progress)
+            run = run_pretrain(data, base, out / "pretrain" / base / tag,
+                               cfg=cfg.pretrain_for(m, seed + 1000 * attempt), progress=progress, force=force)
         with timer.stage(f"selflabel:{m}"):
             paths = {split: _selflabels(run, data, split, out / "selflabels" / f"{m}-{tag}-{split}.zarr",
-                                        sl_over, progress) for split in ("train", "val")}
+                                        sl_cfg, progress, force) for split in ("train", "val")}
         if proxies_ok(paths["train"], cfg.max_map_residual_rad):
             break
         log(f"[benchmark] {m} {tag}: label-free proxies failed (column->azimuth map residual above "
@@ -131,7 +129,7 @@ def _pretrain_and_label(cfg: BenchmarkConfig, m: str, s: int, data: Path, out: P
 
 
 def _run_methods(cfg: BenchmarkConfig, data: Path, out: Path, val_radar: np.ndarray, timer: Timer,
-                 progress: bool, log: Callable[[str], None]) -> tuple[dict, dict, dict, dict]:
+                 progress: bool, log: Callable[[str], None], force: bool = False) -> tuple[dict, dict, dict, dict]:
     """Label-free rows: (preds {row: [per seed]}, localiser runs, seed 0's self-label stores, seed 0's
     pretraining run per pretrain method)."""
     from ..localise import predict, train_localiser
@@ -148,54 +146,53 @@ def _run_methods(cfg: BenchmarkConfig, data: Path, out: Path, val_radar: np.ndar
             continue
         preds[m], loc_runs[m] = [], []
         for s in range(cfg.seeds):
-            run, paths, tag = _pretrain_and_label(cfg, m, s, data, out, timer, progress, log)
+            run, paths, tag = _pretrain_and_label(cfg, m, s, data, out, timer, progress, log, force)
             if s == 0:
                 selflabel_paths[m] = paths
                 pretrain_runs.setdefault(PRETRAIN_OF.get(m, m), run)
             with timer.stage(f"localise:{m}"):
                 r = train_localiser(data, load_labels(paths["train"]), out / "localise" / m / tag,
-                                    preset=cfg.localise_preset, seed=cfg.seed + s, progress=progress,
-                                    overrides=list(cfg.localise_overrides), label_free=True)
+                                    cfg=cfg.localise, seed=cfg.seed + s, progress=progress, label_free=True,
+                                    force=force)
                 loc_runs[m].append(r)
                 preds[m].append(predict(r, val_radar))
     return preds, loc_runs, selflabel_paths, pretrain_runs
 
 
 def _run_references(cfg: BenchmarkConfig, data: Path, out: Path, val_radar: np.ndarray, timer: Timer,
-                    progress: bool) -> tuple[dict, dict]:
-    """Supervised (GT, the upper bound) and the baselines, all with the benchmark's localiser and CFAR presets."""
-    from ..baselines.cfar_pipeline import resolve_cfar_config, run_cfar
-    from ..baselines.rodnet import run_rodnet
+                    progress: bool, force: bool = False) -> tuple[dict, dict]:
+    """Supervised (GT, the upper bound) and the baselines, all with the tree's ``localise`` and ``cfar`` configs."""
+    from ..baselines.cfar_pipeline import run_cfar
+    from ..baselines.rodnet import RodnetConfig, run_rodnet
     from ..localise import predict, train_localiser
 
     preds: dict[str, list[np.ndarray]] = {}
     loc_runs: dict[str, list[Path]] = {}
     with timer.stage("localise:supervised"):
         loc_runs["supervised"] = [train_localiser(data, "gt", out / "localise" / "supervised" / f"seed{s}",
-                                                  preset=cfg.localise_preset, seed=cfg.seed + s,
-                                                  progress=progress, overrides=list(cfg.localise_overrides))
+                                                  cfg=cfg.localise, seed=cfg.seed + s, progress=progress,
+                                                  force=force)
                                   for s in range(cfg.seeds)]
         preds["supervised"] = [predict(r, val_radar) for r in loc_runs["supervised"]]
     if "pseudo" in cfg.baselines or open_dataset(data, labels=False).attrs.get("scenario") == "cruw":
         with timer.stage("localise:pseudo"):
-            loc_runs["pseudo"] = _pseudo_supervised(cfg, data, out, progress)
+            loc_runs["pseudo"] = _pseudo_supervised(cfg, data, out, progress, force)
             preds["pseudo"] = [predict(r, val_radar) for r in loc_runs["pseudo"]]
-    cfar_cfg = resolve_cfar_config(cfg.localise_preset)   # same preset name as the rest of the run
     for b in ("cfar-genie", "cfar"):
         if b in cfg.baselines:
             with timer.stage(b):
-                preds[b] = [run_cfar(data, split="val", genie=(b == "cfar-genie"), cfg=cfar_cfg)]
+                preds[b] = [run_cfar(data, split="val", genie=(b == "cfar-genie"), cfg=cfg.cfar)]
     if "rodnet" in cfg.baselines:
         with timer.stage("rodnet"):
-            # the student is the common localiser, so it gets the same localiser overrides as every row
-            loc_runs["rodnet"] = [run_rodnet(data, out / "rodnet" / f"seed{s}", preset=cfg.localise_preset,
-                                             seed=cfg.seed + s, student_overrides=list(cfg.localise_overrides))
-                                  for s in range(cfg.seeds)]
+            # the student is the common localiser, so it gets the same ``localise`` config as every row
+            rcfg = RodnetConfig(teacher=cfg.teacher, localise=cfg.localise)
+            loc_runs["rodnet"] = [run_rodnet(data, out / "rodnet" / f"seed{s}", preset=cfg.preset or "quick",
+                                             seed=cfg.seed + s, cfg=rcfg, force=force) for s in range(cfg.seeds)]
             preds["rodnet"] = [predict(r, val_radar) for r in loc_runs["rodnet"]]
     return preds, loc_runs
 
 
-def _pseudo_supervised(cfg: BenchmarkConfig, data: Path, out: Path, progress: bool) -> list[Path]:
+def _pseudo_supervised(cfg: BenchmarkConfig, data: Path, out: Path, progress: bool, force: bool = False) -> list[Path]:
     """The paper's CRUW row (§5.2): camera objects matched to CFAR/DBSCAN clusters -> labels -> the common
     localiser. Not label-free (the camera detector was trained with labels), so named ``pseudo``."""
     from ..baselines.pseudolabel import run_pseudolabel
@@ -206,9 +203,9 @@ def _pseudo_supervised(cfg: BenchmarkConfig, data: Path, out: Path, progress: bo
     if not (store / "zarr.json").is_file():
         run_pseudolabel(data, store, split="train", progress=progress)
     labels = load_labels(store)
-    return [train_localiser(data, labels, out / "localise" / "pseudo" / f"seed{s}", preset=cfg.localise_preset,
-                            seed=cfg.seed + s, progress=progress, overrides=list(cfg.localise_overrides),
-                            label_free=False) for s in range(cfg.seeds)]
+    return [train_localiser(data, labels, out / "localise" / "pseudo" / f"seed{s}", cfg=cfg.localise,
+                            seed=cfg.seed + s, progress=progress, label_free=False, force=force)
+            for s in range(cfg.seeds)]
 
 
 def _representation(cfg: BenchmarkConfig, pretrain_runs: dict[str, Path], data: Path, out: Path,
@@ -246,7 +243,8 @@ def _score(cfg: BenchmarkConfig, preds: dict, selflabel_paths: dict, data: Path)
 
 
 def run_benchmark(cfg: BenchmarkConfig, out: str | Path, progress: bool = True,
-                  log: Callable[[str], None] = print) -> dict[str, Any]:
+                  log: Callable[[str], None] = print, force: bool = False) -> dict[str, Any]:
+    """Compose the stages into ``out``; ``force`` replaces stage directories made with another config."""
     out = check_writable_dir(out)
     timer = Timer(log)
     t_start = time.perf_counter()
@@ -254,8 +252,9 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, progress: bool = True,
     data = _dataset(cfg, out, timer, progress)
     val_radar = open_dataset(data, labels=False).split("val").read("radar")
 
-    preds, loc_runs, selflabel_paths, pretrain_runs = _run_methods(cfg, data, out, val_radar, timer, progress, log)
-    ref_preds, ref_runs = _run_references(cfg, data, out, val_radar, timer, progress)
+    preds, loc_runs, selflabel_paths, pretrain_runs = _run_methods(cfg, data, out, val_radar, timer, progress, log,
+                                                                   force)
+    ref_preds, ref_runs = _run_references(cfg, data, out, val_radar, timer, progress, force)
     preds.update(ref_preds)
     loc_runs.update(ref_runs)
     represent = _representation(cfg, pretrain_runs, data, out, timer, progress) if cfg.evals else {}
