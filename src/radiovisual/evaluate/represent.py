@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import RadiovisualError
+from ..utils.plotting import pyplot, save_png
 
 
 def load_method(run: str | Path) -> tuple[Any, dict[str, Any]]:
@@ -186,23 +187,7 @@ def write_result(out: str | Path, name: str, result: dict[str, Any]) -> Path:
     return Path(out) / name
 
 
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def save_png(fig: Any, path: str | Path) -> Path:
-    from ..utils.io import atomic_path
-
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    _plt().close(fig)
-    return path
+_plt = pyplot   # kept for callers: ``probe.py`` imports both from here
 
 
 # ---- cross-modal retrieval ------------------------------------------------------------------------------------

@@ -11,28 +11,18 @@ from typing import Any
 
 import numpy as np
 
+from ..utils.plotting import pyplot, save_png
+
 # 12 distinct colours: a full benchmark has 11 rows, and two rows sharing a colour read as one curve
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#17becf",
           "#bcbd22", "#000000", "#aec7e8"]
 
 
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+_plt = pyplot
 
 
 def _save(fig: Any, path: str | Path) -> Path:
-    from ..utils.io import atomic_path
-
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=130, bbox_inches="tight")
-    _plt().close(fig)
-    return path
+    return save_png(fig, path, dpi=130)
 
 
 def error_cdf(errors_by_method: dict[str, np.ndarray], path: str | Path, log_x: bool = True,
