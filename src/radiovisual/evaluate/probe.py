@@ -211,6 +211,24 @@ def plot_probe(result: dict[str, Any], path: Any) -> Any:
     return save_png(fig, path)
 
 
+def _probe_options(tasks: list[str], fractions: list[float], seed: int, steps: int, range_bins: int,
+                   moving_min_mps: float) -> dict[str, Any]:
+    """Check the probe's arguments (one line each) and return the options that key its result."""
+    for f in fractions:
+        if not 0 < f <= 1:
+            raise RadiovisualError(f"label fraction must be in (0, 1], got {f}")
+    for t in tasks:
+        if t not in TASKS:
+            raise RadiovisualError(f"unknown probe task '{t}' (choose from {', '.join(TASKS)})")
+    if not tasks or steps < 1 or range_bins < 2:
+        raise RadiovisualError("probe needs >= 1 task, steps >= 1 and range_bins >= 2")
+    return {"tasks": tasks, "fractions": fractions, "seed": seed, "supervised_steps": steps,
+            "supervised_schedule": "AdamW, 10% linear warm-up, cosine decay to 0",
+            "supervised_batch": 64, "supervised_lr": 2e-3, "range_bins": range_bins,
+            "moving_min_mps": moving_min_mps, "classifier": "sklearn LogisticRegression(C=1, L2), standardised",
+            "train_split": "train", "eval_split": "val"}
+
+
 def run_probe(run: Any, data: Any, out: Any, tasks: Sequence[str] = ("lane-side", "range-bin"),
               fractions: Sequence[float] = (0.01, 0.1, 1.0), seed: int = 0, steps: int = 1000,
               range_bins: int = 4, moving_min_mps: float = 0.25, progress: bool = True,
@@ -236,20 +254,8 @@ def run_probe(run: Any, data: Any, out: Any, tasks: Sequence[str] = ("lane-side"
     from .represent import radio_features, random_radio_backbone, reuse_or_none, run_identity, write_result
 
     tasks, fractions = list(dict.fromkeys(tasks)), sorted({float(f) for f in fractions})
-    for f in fractions:
-        if not 0 < f <= 1:
-            raise RadiovisualError(f"label fraction must be in (0, 1], got {f}")
-    for t in tasks:
-        if t not in TASKS:
-            raise RadiovisualError(f"unknown probe task '{t}' (choose from {', '.join(TASKS)})")
-    if not tasks or steps < 1 or range_bins < 2:
-        raise RadiovisualError("probe needs >= 1 task, steps >= 1 and range_bins >= 2")
+    options = _probe_options(tasks, fractions, seed, steps, range_bins, moving_min_mps)
     ident = run_identity(run, data)
-    options = {"tasks": tasks, "fractions": fractions, "seed": seed, "supervised_steps": steps,
-               "supervised_schedule": "AdamW, 10% linear warm-up, cosine decay to 0",
-               "supervised_batch": 64, "supervised_lr": 2e-3, "range_bins": range_bins,
-               "moving_min_mps": moving_min_mps, "classifier": "sklearn LogisticRegression(C=1, L2), standardised",
-               "train_split": "train", "eval_split": "val"}
     cached = reuse_or_none(out, "probe.json", ident, options)
     if cached is not None:
         return cached
