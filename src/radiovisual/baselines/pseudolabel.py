@@ -30,7 +30,7 @@ import numpy as np
 from ..config import resolve, to_dict
 from ..errors import ConfigError, DatasetError
 from .cfar_pipeline import CFARConfig, as_dataset, detect_frame, select
-from .rodnet import TeacherConfig, bbox_to_polar, camera_geometry, camera_sigmas
+from .rodnet import TeacherConfig, bbox_to_polar, camera_sigmas, open_camera_split
 
 LABELS_VERSION = 1
 
@@ -166,12 +166,9 @@ def pseudo_labels(data: Any, split: str = "train", vision: str = "store", cfg: P
     """(labels [N, 2] polar, confidence [N], objects [N, K, 4] (r, az, class, conf), stats). Label-free read."""
     cfg = cfg or PseudoLabelConfig()
     cfg.validate()
-    ds = as_dataset(data, labels=False)
-    sv = ds.split(split)
+    ds, sv, cam = open_camera_split(data, split)
     n = len(sv)
     rb, ab = ds.range_bins_m, ds.azimuth_bins_rad
-    cam = ds.attrs.get("camera") or {}
-    camera_geometry(cam)
     boxes, scores, classes, desc = read_vision(sv, vision, cfg.default_class)
     if np.any((classes < -1) | (classes > 2)):
         raise DatasetError("vision classes must be -1 (padding), 0, 1 or 2")

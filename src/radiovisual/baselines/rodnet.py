@@ -156,17 +156,23 @@ def camera_sigmas(bbox: np.ndarray, cam: dict, cfg: "TeacherConfig") -> tuple[np
 
 # ------------------------------------------------------------------------ teacher
 
+def open_camera_split(data: Any, split: str) -> tuple[Any, Any, dict]:
+    """(dataset opened label-free, its ``split`` view, camera attrs) for the camera-geometry teachers;
+    a store without a usable camera model fails here, in one line, before any work."""
+    ds = as_dataset(data, labels=False)
+    cam = ds.attrs.get("camera") or {}
+    camera_geometry(cam)
+    return ds, ds.split(split), cam
+
+
 def teacher_labels_detailed(data: Any, split: str = "train", cfg: TeacherConfig | None = None,
                             progress: bool = False) -> tuple[np.ndarray, np.ndarray, dict]:
     """(labels [N, 2] polar, confidence [N], stats). Opens the data label-free."""
     cfg = cfg or TeacherConfig()
     cfg.validate()
-    ds = as_dataset(data, labels=False)
-    sv = ds.split(split)
+    ds, sv, cam = open_camera_split(data, split)
     n = len(sv)
     rb, ab = ds.range_bins_m, ds.azimuth_bins_rad
-    cam = ds.attrs.get("camera") or {}
-    camera_geometry(cam)  # fail early, one line
     use_rd = cfg.cfar.use_doppler and "range_doppler" in sv
     vb = np.asarray(ds.attrs["doppler_bins_mps"], dtype=np.float64) if use_rd else None
     labels = np.zeros((n, 2))
