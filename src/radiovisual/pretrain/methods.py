@@ -26,6 +26,7 @@ from torch import nn
 
 from . import dist
 from .backbones import build_backbones
+from .ema import ema_update, fifo_enqueue
 from .losses import clip_loss, masked_mean_pool, mcl_loss, scl_loss
 from .mil import MILMethod
 
@@ -105,18 +106,12 @@ class MoCoMethod(nn.Module):
     @torch.no_grad()
     def momentum_update(self) -> None:
         """theta_bar <- m * theta_bar + (1 - m) * theta, for backbones and projectors."""
-        for on, ema in self._pairs():
-            for p, pk in zip(on.parameters(), ema.parameters()):
-                pk.mul_(self.m).add_(p.detach(), alpha=1 - self.m)
+        ema_update(self._pairs(), self.m)
 
     @torch.no_grad()
     def enqueue(self, k_r: torch.Tensor, k_v: torch.Tensor) -> None:
         """Write keys [n, D] at the pointer, wrapping around the end of the length-K queue (FIFO)."""
-        K, n = self.queue_r.shape[0], k_r.shape[0]
-        idx = (self.queue_ptr + torch.arange(n, device=k_r.device)) % K
-        self.queue_r[idx] = k_r.to(self.queue_r.dtype)
-        self.queue_v[idx] = k_v.to(self.queue_v.dtype)
-        self.queue_ptr.copy_((self.queue_ptr + n) % K)
+        fifo_enqueue(self.queue_r, self.queue_v, self.queue_ptr, k_r, k_v)
 
     def embed(self, radar, image, gamma, ema: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         fr, fv = (self.radio_k, self.vision_k) if ema else (self.radio, self.vision)

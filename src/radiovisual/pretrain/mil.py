@@ -31,6 +31,7 @@ from torch import nn
 
 from . import dist
 from .backbones import build_backbones
+from .ema import ema_update, fifo_enqueue
 from .losses import masked_mean_pool, mil_mcl_loss
 
 
@@ -119,11 +120,7 @@ class MILMethod(nn.Module):
     @torch.no_grad()
     def momentum_update(self) -> None:
         """theta_bar <- m theta_bar + (1 - m) theta (backbones and projectors); BN running stats copied."""
-        for on, ema in self._pairs():
-            for p, pk in zip(on.parameters(), ema.parameters()):
-                pk.mul_(self.m).add_(p.detach(), alpha=1 - self.m)
-            for b, bk in zip(on.buffers(), ema.buffers()):
-                bk.copy_(b)
+        ema_update(self._pairs(), self.m, copy_buffers=True)
 
     def load_state_dict(self, state, strict: bool = True, assign: bool = False):
         q = state.get("queue_r")
@@ -134,11 +131,7 @@ class MILMethod(nn.Module):
     @torch.no_grad()
     def enqueue(self, k_r: torch.Tensor, k_v: torch.Tensor) -> None:
         """FIFO write of keys k_r [n, D, N_bins], k_v [n, D] at the pointer."""
-        K, n = self.queue_v.shape[0], k_v.shape[0]
-        idx = (self.queue_ptr + torch.arange(n, device=k_v.device)) % K
-        self.queue_r[idx] = k_r.to(self.queue_r.dtype)
-        self.queue_v[idx] = k_v.to(self.queue_v.dtype)
-        self.queue_ptr.copy_((self.queue_ptr + n) % K)
+        fifo_enqueue(self.queue_r, self.queue_v, self.queue_ptr, k_r, k_v)
 
     def embed_radio(self, radar: torch.Tensor, ema: bool = False) -> torch.Tensor:
         """radar [B,1,R,A] -> per-bin embeddings z^r [B, D, h*w] (L2-normalised per bin)."""
