@@ -153,7 +153,7 @@ def run_identity(run: str | Path, data: str | Path) -> dict[str, Any]:
         raise RadiovisualError(f"{run} is not a finished pretraining run (no done.json)")
     done = json.loads((run / "done.json").read_text())
     ds = open_dataset(data, labels=False)
-    return {"run": str(run.resolve()), "run_fingerprint": done.get("fingerprint"), "method": done.get("method"),
+    return {"run": str(run.resolve()), "run_fingerprint": done.get("key", done.get("fingerprint")), "method": done.get("method"),
             "data": str(Path(data).resolve()), "data_fingerprint": ds.attrs.get("config_fingerprint")}
 
 

@@ -75,13 +75,13 @@ def proxies_ok(train_store: Path, max_residual_rad: float) -> bool:
     return sig is not None and np.isfinite(sig) and sig <= max_residual_rad
 
 
-def peak_predictions(data: Path) -> np.ndarray:
+def peak_predictions(data: Path, val_radar: np.ndarray) -> np.ndarray:
     """The label-free floor ``peak``: the strongest return of each validation heatmap (blob centroid), polar."""
-    from ..dataset.format import bins_to_polar, open_dataset
+    from ..dataset.format import bins_to_polar
     from ..selflabel.geometry import strongest_return
 
     ds = open_dataset(data, labels=False)
-    return bins_to_polar(strongest_return(ds.split("val").read("radar")), ds.range_bins_m, ds.azimuth_bins_rad)
+    return bins_to_polar(strongest_return(val_radar), ds.range_bins_m, ds.azimuth_bins_rad)
 
 
 def evaluate_all(preds: dict[str, list[np.ndarray]], data: Path) -> dict[str, dict[str, Any]]:
@@ -106,8 +106,8 @@ def _dataset(cfg: BenchmarkConfig, out: Path, timer: Timer, progress: bool) -> P
 def _pretrain_and_label(cfg: BenchmarkConfig, m: str, s: int, data: Path, out: Path, timer: Timer,
                         progress: bool, log: Callable[[str], None], force: bool = False
                         ) -> tuple[Path, dict[str, Path], str]:
-    """Seed ``s`` of row ``m``: pretraining + train/val self-labels, re-pretrained (another seed) while the
-    label-free proxies fail. Returns (pretrain run, {split: label store}, tag)."""
+    """Seed ``s`` of row ``m``: pretraining + train self-labels, re-pretrained (another seed) while the
+    label-free proxies fail; val self-labels for seed 0 only. Returns (pretrain run, {split: store}, tag)."""
     from ..pretrain import run_pretrain
 
     base = PRETRAIN_OF.get(m, m)
@@ -119,12 +119,16 @@ def _pretrain_and_label(cfg: BenchmarkConfig, m: str, s: int, data: Path, out: P
             run = run_pretrain(data, base, out / "pretrain" / base / tag,
                                cfg=cfg.pretrain_for(m, seed + 1000 * attempt), progress=progress, force=force)
         with timer.stage(f"selflabel:{m}"):
-            paths = {split: _selflabels(run, data, split, out / "selflabels" / f"{m}-{tag}-{split}.zarr",
-                                        sl_cfg, progress, force) for split in ("train", "val")}
+            paths = {"train": _selflabels(run, data, "train", out / "selflabels" / f"{m}-{tag}-train.zarr",
+                                          sl_cfg, progress, force)}
         if proxies_ok(paths["train"], cfg.max_map_residual_rad):
             break
         log(f"[benchmark] {m} {tag}: label-free proxies failed (column->azimuth map residual above "
             f"{cfg.max_map_residual_rad} rad); re-pretraining with another seed")
+    if s == 0:   # val self-labels feed only the report and the D_W scores, which use seed 0
+        with timer.stage(f"selflabel:{m}"):
+            paths["val"] = _selflabels(run, data, "val", out / "selflabels" / f"{m}-{tag}-val.zarr", sl_cfg,
+                                       progress, force)
     return run, paths, tag
 
 
@@ -142,7 +146,7 @@ def _run_methods(cfg: BenchmarkConfig, data: Path, out: Path, val_radar: np.ndar
     for m in cfg.methods:
         if m == "peak":
             with timer.stage("peak"):
-                preds[m] = [peak_predictions(data)]
+                preds[m] = [peak_predictions(data, val_radar)]
             continue
         preds[m], loc_runs[m] = [], []
         for s in range(cfg.seeds):
@@ -199,9 +203,17 @@ def _pseudo_supervised(cfg: BenchmarkConfig, data: Path, out: Path, progress: bo
     from ..localise import train_localiser
     from ..selflabel import load_labels
 
-    store = out / "pseudolabels" / "train.zarr"
-    if not (store / "zarr.json").is_file():
-        run_pseudolabel(data, store, split="train", progress=progress)
+    from ..baselines.pseudolabel import PseudoLabelConfig
+    from ..utils.stage import StageDir
+
+    pcfg = PseudoLabelConfig()
+    sd = StageDir(out / "pseudolabels", "pseudolabel", pcfg,
+                  {"data": open_dataset(data, labels=False).fingerprint(), "split": "train", "vision": "store"}, force)
+    store = sd.path / "train.zarr"
+    if not sd.done:      # one resume policy: a changed config or dataset is refused unless --force
+        sd.begin()
+        run_pseudolabel(data, store, split="train", cfg=pcfg, progress=progress)
+        sd.finish({"store": str(store)})
     labels = load_labels(store)
     return [train_localiser(data, labels, out / "localise" / "pseudo" / f"seed{s}", cfg=cfg.localise,
                             seed=cfg.seed + s, progress=progress, label_free=False, force=force)
