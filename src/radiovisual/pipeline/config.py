@@ -52,7 +52,9 @@ class BenchmarkConfig:
     seeds: int = 1                   # seeds per method: pretraining, self-labels and localiser (mean +- std)
     data: str = ""                   # an existing complete dataset store to use instead of OUT/data
     pretrain_retries: int = 1        # mcl: re-pretrain (seed + 1000) when the label-free proxies fail
-    max_map_residual_rad: float = 0.1  # proxy threshold: robust residual of the learned column->azimuth map
+    # proxy threshold: robust residual of the learned column->azimuth map; about one half-power beamwidth of
+    # the 16-element lambda/2 array (0.886 * 2 / 16 = 0.11 rad): a map missing the returns by a beam does not localise
+    max_map_residual_rad: float = 0.1
     n: int = 0                       # > 0: rescale synth.splits to n samples when the tree is built (then 0)
     export_examples: int = 6
     # supervised *evaluations* of each pretraining (seed 0): "probe" (linear probe), "retrieval" (Recall@k)
