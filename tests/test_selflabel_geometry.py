@@ -78,3 +78,44 @@ def test_selflabel_config_on_off_spellings_and_face_prior_rule():
     assert face_shift_m(auto, box) == auto.face_to_centre_m > 0       # documented box centre: the prior applies
     assert face_shift_m(auto, {"target_point": "toy blob centre"}) == 0.0
     assert face_shift_m(cfg, box) == 0.0
+
+
+def _doppler_scene(n_seq=12, n_fr=15, dt=0.2, seed=0):
+    """Constant-velocity cars crossing in front of the radar; returns ranges, true azimuths, range rates."""
+    rng = np.random.default_rng(seed)
+    seq, fr, r, az, vr = [], [], [], [], []
+    for s in range(n_seq):
+        p0 = np.array([rng.uniform(-8, -2), rng.uniform(9, 15)])
+        v = np.array([rng.uniform(3, 6), rng.uniform(-1, 1)])
+        for f in range(n_fr):
+            p = p0 + v * f * dt
+            a = np.arctan2(p[0], p[1])
+            seq.append(s), fr.append(f), r.append(np.hypot(*p)), az.append(a)
+            vr.append(v @ np.array([np.sin(a), np.cos(a)]))
+    return np.array(seq), np.array(fr), np.array(r), np.array(az), np.array(vr)
+
+
+def test_radial_velocity_parabolic_peak_matches_reference():
+    from radiovisual.selflabel.doppler import radial_velocity
+
+    dop = np.linspace(-10, 10, 41)                       # 0.5 m/s bins, positive = approaching
+    true_vr = np.array([1.23, -2.71, 0.0])               # range rates [m/s]
+    rd = np.full((3, 8, 41), -60.0)
+    for i, v in enumerate(true_vr):                      # a parabola in dB centred on the approaching speed -v
+        rd[i, 4] = -((dop + v) / 0.5) ** 2
+    got = radial_velocity(rd, np.array([4.0, 4.4, 3.6]), dop)
+    np.testing.assert_allclose(got, true_vr, atol=1e-9)  # a parabola is refined exactly
+
+
+def test_doppler_map_scale_recovers_a_too_steep_map():
+    from radiovisual.selflabel.doppler import doppler_map_scale
+
+    seq, fr, r, az, vr = _doppler_scene()
+    u = np.tan(az) / 1.2                                 # pinhole: tan(az) = 1.2 u
+    fit = {"coef": [1.2 * 1.08, 0.0], "slope": 1.2 * 1.08, "icpt": 0.0}   # 8 % too steep, as a biased radar fit
+    res = doppler_map_scale(r, u, fit, vr, seq, fr, 0.2, span=0.2, step=0.005)
+    assert res["used"]
+    assert abs(res["scale"] - 1 / 1.08) <= 0.006        # within about one grid step of the true scale
+    ks = np.array([c[0] for c in res["curve"]])
+    vals = np.array([c[1] for c in res["curve"]])
+    assert vals[np.argmin(np.abs(ks - 1.0))] > 5 * vals.min()   # the unscaled map disagrees with the Doppler

@@ -37,6 +37,10 @@ class SelfLabelConfig:
     azimuth_window_sigmas: float = 3.0  # half window around the mapped azimuth, in robust residual sigmas
     min_azimuth_window_deg: float = 3.0
     final_azimuth: str = "map"         # radar (snapped blob) | map (mask column via the learned map) | mean
+    # scale of the learned map from the radar's Doppler (selflabel/doppler.py): auto = on where the store has a
+    # range-Doppler map and a frame period; the search spans 1 +- doppler_scale_span
+    doppler_scale: str = "auto"
+    doppler_scale_span: float = 0.2
     search_azimuth_deg: float = 15.0   # first-round half window around the attention's azimuth
     snap_rounds: int = 3               # snap / re-fit rounds
     centroid_db: float = 6.0           # blob centroid over bins within this many dB of the peak
@@ -48,7 +52,7 @@ class SelfLabelConfig:
 
     def __post_init__(self) -> None:
         # YAML reads `--set face_prior=off` as the boolean false (then str() -> "False"): accept either spelling
-        for name in ("face_prior", "debias"):
+        for name in ("face_prior", "debias", "doppler_scale"):
             v = {"true": "on", "false": "off"}.get(str(getattr(self, name)).lower())
             if v is not None:
                 object.__setattr__(self, name, v)
@@ -61,6 +65,8 @@ class SelfLabelConfig:
             raise ConfigError("face_prior must be on, off or auto and face_to_centre_m >= 0")
         if self.final_azimuth not in ("radar", "map", "mean"):
             raise ConfigError(f"final_azimuth must be radar, map or mean, got {self.final_azimuth!r}")
+        if self.doppler_scale not in ("on", "off", "auto") or not 0 < self.doppler_scale_span < 1:
+            raise ConfigError("doppler_scale must be on, off or auto and 0 < doppler_scale_span < 1")
         if self.debias not in ("on", "off", "auto"):
             raise ConfigError(f"debias must be on, off or auto, got {self.debias!r}")
         if self.batch_size < 1 or self.export_attention < 0:

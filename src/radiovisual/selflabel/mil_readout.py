@@ -11,6 +11,7 @@ Stages (each stored with its label-free temporal jitter in the label store's att
 3. ``snap``: the strongest radar return inside a window around the prior (range +- range_window_m,
    azimuth +- k sigma of the map's residuals), refined to its power-weighted blob centroid. The map is
    then refitted on the snapped azimuths (sharper than the attention's) and the snap repeated.
+   The map's scale is then calibrated against the radar's own Doppler (``doppler.doppler_map_scale``).
 4. ``track`` (optional): Viterbi along each sequence over radar local maxima near the prior.
 """
 
@@ -23,6 +24,7 @@ import numpy as np
 from . import geometry as geo
 from .attention import feature_to_heatmap, refine_peak
 from .calibrate import temporal_jitter
+from .doppler import doppler_map_scale, radial_velocity
 from .track import viterbi_tracks
 
 
@@ -48,8 +50,10 @@ def _to_polar(bins: np.ndarray, rb: np.ndarray, ab: np.ndarray) -> np.ndarray:
 
 def mil_selflabels(att: np.ndarray, power_db: np.ndarray, u: np.ndarray, rb: np.ndarray, ab: np.ndarray,
                    sequence: np.ndarray, frame: np.ndarray, frame_dt_s: float, stride: tuple[float, float],
-                   cfg: Any) -> dict[str, Any]:
+                   cfg: Any, doppler: dict[str, Any] | None = None) -> dict[str, Any]:
     """att [N,h,w] MIL attention; power_db [N,R,A] radar input; u [N] mask-centroid column in [-1, 1].
+
+    ``doppler`` (optional): {"rd_db" [N,R,D], "bins_mps" [D], "range_shift_m"} for the map's Doppler scale.
 
     Returns {"bins": {stage: [N, 2] fractional (row, col)}, "final": stage name, "info": {...}}.
     """
@@ -101,6 +105,9 @@ def mil_selflabels(att: np.ndarray, power_db: np.ndarray, u: np.ndarray, rb: np.
                 info[f"azimuth_offset_bins_{it}"] = off_c
                 prior_c = np.clip(hc + off_c, 0, A - 1)
                 half_c = max(1, int(round(np.deg2rad(cfg.min_azimuth_window_deg) / da)))
+    if cfg.snap and cfg.azimuth_map and np.isfinite(fit["slope"]):
+        prior_c = _doppler_scale(prior_c, bins["snap"], u, fit, rb, ab, sequence, frame, frame_dt_s, cfg,
+                                 doppler, info)
     final = list(bins)[-1]
     if cfg.snap and cfg.azimuth_map and cfg.final_azimuth != "radar":
         # the mask column through the learned map can be sharper in azimuth than the radar's main lobe
@@ -117,6 +124,29 @@ def mil_selflabels(att: np.ndarray, power_db: np.ndarray, u: np.ndarray, rb: np.
                         for k, b in bins.items()}
     info["half_window_bins"] = {"rows": half_r, "cols": int(np.max(half_c))}
     return {"bins": bins, "final": final, "info": info}
+
+
+def _doppler_scale(prior_c: np.ndarray, snapped: np.ndarray, u: np.ndarray, fit: dict[str, Any], rb: np.ndarray,
+                   ab: np.ndarray, sequence: np.ndarray, frame: np.ndarray, frame_dt_s: float, cfg: Any,
+                   doppler: dict[str, Any] | None, info: dict[str, Any]) -> np.ndarray:
+    """Scale the column->azimuth map so the self-label tracks agree with the radar's Doppler (``doppler``)."""
+    if cfg.doppler_scale == "on" and doppler is None:
+        from ..errors import ConfigError
+
+        raise ConfigError("doppler_scale=on needs a store with range_doppler, doppler_bins_mps and a frame period")
+    if cfg.doppler_scale == "off" or doppler is None:
+        info["doppler_scale"] = {"used": False, "why": "off" if cfg.doppler_scale == "off" else
+                                 "no range-Doppler map or frame period in the store"}
+        return prior_c
+    rng = np.interp(snapped[:, 0], np.arange(len(rb)), rb) + float(doppler.get("range_shift_m", 0.0))
+    v_r = radial_velocity(doppler["rd_db"], snapped[:, 0], np.asarray(doppler["bins_mps"], np.float64))
+    res = doppler_map_scale(rng, u, fit, v_r, sequence, frame, frame_dt_s, span=cfg.doppler_scale_span)
+    info["doppler_scale"] = {"used": res["used"], "scale": res["scale"], "curve": res["curve"],
+                             "azimuth_map_fit": res["fit"]}
+    if not res["used"]:
+        return prior_c
+    u_ok = np.where(np.isfinite(u), u, 0.0)
+    return np.where(np.isfinite(u), geo.frac_index(geo.column_to_azimuth(u_ok, res["fit"]), ab), prior_c)
 
 
 def _az_half(fit: dict[str, Any], cfg: Any, da: float) -> int:

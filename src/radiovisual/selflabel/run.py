@@ -220,8 +220,11 @@ def _mil_store(model: Any, ds: Any, sv: Any, cfg: Any, config: dict[str, Any],
     att, power, u = np.concatenate(atts), np.concatenate(powers), np.concatenate(us)
     rb, ab = ds.range_bins_m, ds.azimuth_bins_rad
     dt = (ds.attrs.get("config") or {}).get("scene", {}).get("frame_dt_s")   # synthetic stores state it
+    dop_bins = ds.attrs.get("doppler_bins_mps")
+    doppler = ({"rd_db": sv.read("range_doppler"), "bins_mps": dop_bins, "range_shift_m": face_shift_m(cfg, ds.attrs)}
+               if "range_doppler" in sv and dop_bins is not None and dt else None)
     res = mil_selflabels(att, power, u, rb, ab, sv.read("sequence"), sv.read("frame"),
-                         float(dt) if dt else 1.0, tuple(float(s) for s in model.radio.stride), cfg)
+                         float(dt) if dt else 1.0, tuple(float(s) for s in model.radio.stride), cfg, doppler)
     bins = res["bins"][res["final"]]
     polar = bins_to_polar(bins, rb, ab)
     if cfg.range_shift_m:
