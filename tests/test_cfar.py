@@ -241,3 +241,50 @@ def test_tune_cfar_uses_the_callers_train_score_only(toy_dataset):
     cfg, rows = tune_cfar(toy_dataset, train_scorer(toy_dataset, 8), genie=True, base=CFARConfig(),
                           grid={"pfa": (1e-2, 1e-4)}, limit=8)
     assert len(rows) == 2 and cfg.pfa == min(rows, key=lambda r: r["train_score"])["pfa"]
+
+
+def _quick_like_grid():
+    """Bins and radio attrs of the quick preset: 128 range bins at the 0.187 m resolution, 64 azimuth bins
+    uniform over +-60 deg, a 16-element lambda/2 array."""
+    res = 299_792_458.0 / (2 * 800e6)
+    rb = 2.0 + res * np.arange(128)
+    ab = np.deg2rad(np.linspace(-60, 60, 64))
+    return {"radio": {"range_resolution_m": res, "array": {"cols": 16, "spacing_wavelengths": 0.5}}}, rb, ab
+
+
+def test_windows_resolve_from_resolution_cells_per_grid():
+    from radiovisual.baselines.cfar_pipeline import CFARConfig, detect_frame
+    from radiovisual.dataset import cruw
+    from radiovisual.dataset.resolution import grid_resolution
+
+    attrs, rb, ab = _quick_like_grid()
+    g = grid_resolution(attrs, rb, ab)
+    # by hand: 1/(16 * 0.5) in sin(az) over the boresight spacing (bins at +-0.95 deg and 2.86 deg)
+    d = np.deg2rad(120 / 63)
+    assert g.azimuth_bins_per_cell == pytest.approx(0.125 / ((np.sin(1.5 * d) + np.sin(0.5 * d)) / 2), rel=1e-9)
+    assert g.range_bins_per_cell == pytest.approx(1.0, abs=1e-9)
+    w = CFARConfig().for_grid(g)
+    # the native quick grid reproduces the windows stated in bins before (4/8 range, 2/4 azimuth)
+    assert (w.guard_range, w.train_range, w.guard_azimuth, w.train_azimuth) == (4, 8, 2, 4) and w.resolved
+    # CRUW: 8 virtual elements -> 0.25 in sin(az) over 2/127 per bin = 15.875 bins per beam; range
+    # resolution 0.22304 m over 0.21305 m bins
+    c = grid_resolution({"radio": {"range_resolution_m": cruw.RANGE_RESOLUTION_M,
+                                   "array": {"cols": 8, "spacing_wavelengths": 0.5}}},
+                        cruw.range_grid_m(), cruw.azimuth_grid_rad())
+    assert c.azimuth_bins_per_cell == pytest.approx(0.25 * 127 / 2, rel=1e-9)
+    w = CFARConfig().for_grid(c)
+    assert (w.guard_range, w.train_range, w.guard_azimuth, w.train_azimuth) == (4, 8, 8, 16)
+    # explicit bins win over "auto"; a store without radio attrs uses the stated assumption (toy stores)
+    assert CFARConfig(guard_azimuth=3).for_grid(c).guard_azimuth == 3
+    t = CFARConfig().for_grid(grid_resolution({}, rb, ab))
+    assert (t.guard_range, t.train_range, t.guard_azimuth, t.train_azimuth) == (4, 8, 2, 4)
+    with pytest.raises(ConfigError, match="auto"):
+        CFARConfig(guard_range="wide").validate()
+    # detect_frame resolves an unresolved config the same way as explicit bins
+    rng = np.random.default_rng(1)
+    ra = 10 * np.log10(rng.exponential(1.0, (40, 24)))
+    ra[20, 10] += 30
+    r1 = detect_frame(ra, None, rb[:40], ab[:24], None, CFARConfig(pfa=1e-3))
+    r2 = detect_frame(ra, None, rb[:40], ab[:24], None, CFARConfig(pfa=1e-3, guard_range=4, train_range=8,
+                                                                    guard_azimuth=2, train_azimuth=4))
+    assert r1.n_detections == r2.n_detections > 0

@@ -185,6 +185,9 @@ def test_end_to_end_cli(tree, tmp_path, capsys):
     assert _cli("localise", data, "--labels", lab, "--out", loc, "--preset", "smoke", "--set", "epochs=1",
                 "--no-progress") == 0
     m = json.loads((loc / "metrics.json").read_text())
+    # the localiser's stem was resolved for CRUW's grid (15.9 azimuth bins per beam) and recorded
+    cfgs = [json.loads(p.read_text()) for p in loc.rglob("config.json")]
+    assert cfgs and all((c["config"]["stem_range"], c["config"]["stem_azimuth"]) == (1, 4) for c in cfgs)
     assert m["label_free"] is False and np.isfinite(m["p50_m"]["mean"] if isinstance(m["p50_m"], dict)
                                                      else m["p50_m"])
     pred = predict(loc, open_dataset(data, labels=False).split("val").read("radar"))
@@ -232,3 +235,50 @@ def test_image_reduction_keeps_geometry(tree, store, tmp_path):
     np.testing.assert_allclose(k_small, k_full / 2)
     b_full, b_small = full.split("train").read("det_boxes"), small.split("train").read("det_boxes")
     np.testing.assert_allclose(b_small + 0.5, (b_full + 0.5) / 2, atol=1e-4)  # continuous u = i + 0.5 halves
+
+
+def test_store_states_frame_period_and_grid_resolution(store):
+    """30 fps where synthetic stores state the frame period (mcl+track's speed gate), and the AWR1843's
+    resolution where ``dataset.resolution`` reads it (CFAR windows, localiser stem)."""
+    from radiovisual.baselines.pseudolabel import pseudo_labels
+    from radiovisual.dataset.resolution import store_resolution
+    from radiovisual.selflabel.track import viterbi_tracks
+
+    ds = open_dataset(store, labels=False)
+    dt = (ds.attrs.get("config") or {}).get("scene", {}).get("frame_dt_s")   # selflabel.run's lookup
+    assert dt == pytest.approx(1 / 30)
+    # the gate at 10 m/s: one frame allows 0.33 m, so a brighter candidate 3 m away is not a jump the
+    # track takes (with the 1 s default that CRUW stores got before, it would be)
+    cand = [np.array([[10.0, 0.0]]), np.array([[10.2, 0.0], [13.0, 0.0]]), np.array([[10.4, 0.0]])]
+    unary = [np.zeros(1), np.array([2.0, 0.0]), np.zeros(1)]
+    seq, frm = np.zeros(3, int), np.arange(3)
+    assert viterbi_tracks(cand, unary, seq, frm, 10.0 * dt)[1] == 0
+    assert viterbi_tracks(cand, unary, seq, frm, 10.0 * 1.0)[1] == 1
+    g = store_resolution(ds)
+    assert g.azimuth_bins_per_cell == pytest.approx(15.875, rel=1e-6)
+    assert g.range_bins_per_cell == pytest.approx(cruw.RANGE_RESOLUTION_M / np.diff(cruw.range_grid_m())[0])
+    stats = pseudo_labels(store, "train")[3]
+    c = stats["config"]["cfar"]
+    assert (c["guard_range"], c["train_range"], c["guard_azimuth"], c["train_azimuth"]) == (4, 8, 8, 16)
+    assert stats["grid_resolution"]["source"].startswith("range: radio.range_resolution_m")
+
+
+def test_export_carries_source_resolution_and_frame_period(tmp_path):
+    """An exported synthetic store keeps its own beam and frame period through export -> import."""
+    import zarr
+
+    from radiovisual.dataset.cruw_export import export_cruw
+    from radiovisual.dataset.resolution import store_resolution
+    from radiovisual.dataset.toy import make_toy_dataset
+
+    src = make_toy_dataset(tmp_path / "toy.zarr", n_train=3, n_val=3, n_test=3)
+    g = zarr.open_group(str(src), mode="r+")    # state what synthetic stores state
+    g.attrs.update({"radio": {"range_resolution_m": 0.1874, "array": {"cols": 16, "spacing_wavelengths": 0.5}},
+                    "config": {"scene": {"frame_dt_s": 0.2}}})
+    export_cruw(src, tmp_path / "ROD", progress=False)
+    back = open_dataset(import_cruw(tmp_path / "ROD", tmp_path / "b.zarr", CruwImportConfig(val_fraction=0.5),
+                                    progress=False), labels=False)
+    assert back.attrs["config"]["scene"]["frame_dt_s"] == 0.2
+    assert back.attrs["radio"]["array"]["cols"] == 16 and "sidecar" in back.attrs["radio"]["resolution_source"]
+    # the 16-element beam on CRUW's bins: 0.125 / (2/127) = 7.9 bins per cell (CRUW's own: 15.9)
+    assert store_resolution(back).azimuth_bins_per_cell == pytest.approx(0.125 * 127 / 2, rel=1e-6)

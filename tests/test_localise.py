@@ -133,3 +133,49 @@ def test_cli(toy_big, tmp_path, capsys):
     assert m["p50_m"] == np.mean([s["p50_m"] for s in m["per_seed"]])
     assert m["label_free"] is False  # gt is supervised
     assert "p50" in capsys.readouterr().out
+
+
+def test_stem_follows_the_grid_and_is_the_old_3x3_on_ours():
+    import torch
+
+    from radiovisual.dataset import cruw
+    from radiovisual.dataset.resolution import grid_resolution
+    from radiovisual.localise.config import LocaliserConfig
+    from radiovisual.localise.model import Localiser
+
+    radio = {"range_resolution_m": 0.1874, "array": {"cols": 16, "spacing_wavelengths": 0.5}}
+    quick = grid_resolution({"radio": radio}, 2.0 + 0.1874 * np.arange(128), np.deg2rad(np.linspace(-60, 60, 64)))
+    crw = grid_resolution({"radio": {"range_resolution_m": cruw.RANGE_RESOLUTION_M,
+                                     "array": {"cols": 8, "spacing_wavelengths": 0.5}}},
+                          cruw.range_grid_m(), cruw.azimuth_grid_rad())
+    c = LocaliserConfig().for_grid(quick)
+    assert (c.stem_range, c.stem_azimuth) == (1, 1)
+    c = LocaliserConfig().for_grid(crw)
+    assert (c.stem_range, c.stem_azimuth) == (1, 4)     # 15.9 bins per beam / 4 designed
+    assert LocaliserConfig(stem_azimuth=2).for_grid(crw).stem_azimuth == 2
+    with pytest.raises(ConfigError):
+        LocaliserConfig(stem_azimuth="big").validate()
+    # stem (1, 1) is the former 3x3 / stride 2 / pad 1 conv: same parameters from the same seed
+    torch.manual_seed(0)
+    a = Localiser(8)
+    conv = a.s2[0]
+    assert conv.kernel_size == (3, 3) and conv.stride == (2, 2) and conv.padding == (1, 1)
+    torch.manual_seed(0)
+    ref = torch.nn.Conv2d(1, 8, 3, stride=2, padding=1, bias=False)
+    assert torch.equal(conv.weight, ref.weight)
+    # stem (1, 4): output column j is centred on input bin 8 j (kernel 9, stride 8, pad 4)
+    m = Localiser(4, stem=(1, 4))
+    conv = m.s2[0]
+    assert conv.kernel_size == (3, 9) and conv.stride == (2, 8)
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.weight[:, :, 1, 4] = 1.0
+        x = torch.randn(1, 1, 128, 128)
+        y = conv(x)
+    assert y.shape[-2:] == (64, 16)
+    torch.testing.assert_close(y[0, 0], x[0, 0, ::2, ::8])
+    # zero-initialised head: uniform softmax, no offsets -> the mean of the stride-4 cell centres 16 i
+    m.eval()
+    with torch.no_grad():
+        p = m(torch.randn(2, 1, 128, 128))
+    assert p[0, 1].item() == pytest.approx(16 * np.arange(8).mean()) and p[0, 0].item() == pytest.approx(4 * 15.5)

@@ -73,6 +73,24 @@ def test_another_dataset_is_a_change_and_force_replaces(toy_dataset, tmp_path):
     assert done["spec"]["inputs"]["data"]["path"] == str(other.resolve()) and done["steps"] == 2
 
 
+def test_scl_stage_version_refuses_a_stored_first_per_bin_scl_and_leaves_other_keys(toy_dataset, tmp_path):
+    from radiovisual.pretrain.config import resolve_pretrain_config
+    from radiovisual.pretrain.train import stage_config, stage_version
+    from radiovisual.utils.stage import StageDir
+    from radiovisual.dataset.format import open_dataset
+
+    mcl, scl = (resolve_pretrain_config(m, "smoke") for m in ("mcl", "scl"))
+    assert not any(k.startswith("scl_") for k in stage_config(mcl)["loss"]) and stage_version("mcl") == 1
+    assert stage_config(scl)["loss"]["scl_twin_grad"] is True and stage_version("scl") == 2
+    # a finished run of the first per-bin scl: version 1, no scl_* keys in its spec
+    old_cfg = {**stage_config(scl), "loss": stage_config(mcl)["loss"]}
+    sd = StageDir(tmp_path / "old", "pretrain", old_cfg, {"data": open_dataset(toy_dataset, labels=False).fingerprint()})
+    sd.begin()
+    sd.finish({})
+    with pytest.raises(StageChangedError, match="scl_"):
+        run_pretrain(toy_dataset, "scl", tmp_path / "old", preset="smoke", progress=False)
+
+
 def test_resume_after_interruption_matches_uninterrupted(toy_dataset, tmp_path):
     sets = ["train.epochs=6", "train.ckpt_every=6", *TOY48]
     full = run_pretrain(toy_dataset, "mcl", tmp_path / "full", preset="smoke", progress=False, overrides=sets)
@@ -86,7 +104,7 @@ def test_resume_after_interruption_matches_uninterrupted(toy_dataset, tmp_path):
         assert abs(a[s] - b[s]) < 1e-5, (s, a[s], b[s])
 
 
-@pytest.mark.parametrize("method", ["mcl", "scl", "cl", "clip"])
+@pytest.mark.parametrize("method", ["mcl", "scl", "scl-paper", "cl", "clip"])
 def test_other_methods_train(toy_dataset, tmp_path, method):
     run = run_pretrain(toy_dataset, method, tmp_path / method, preset="smoke", progress=False,
                        overrides=["train.max_steps=6"])

@@ -20,8 +20,11 @@ Per frame:
  Fallback when CFAR finds nothing (or DBSCAN keeps no cluster): the strongest RA cell
  beyond ``min_range_m`` — so the output is never NaN; the fallback rate is reported.
 
-Tuning: defaults were chosen by reasoning about the quick preset's bin sizes (range bin
-0.19 m, car ~4.5 m long ~ 24 bins; ~4 azimuth bins per beamwidth); ``tune_cfar`` searches
+Windows: the RA guard/train windows are stated in resolution cells (``*_cells``: range
+resolution cells, azimuth Rayleigh beamwidths) and resolved per store (``CFARConfig.for_grid``,
+``dataset.resolution``): on the quick grid (range bin = resolution 0.19 m, 3.76 azimuth bins
+per beam) they are 4/8 range and 2/4 azimuth bins; on CRUW's 128 x 128 grid (15.9 bins per beam)
+4/8 and 8/16. Explicit bins (``--set cfar.guard_azimuth=3``) override. ``tune_cfar`` searches
 a small grid on the TRAIN split only and never looks at val; its score reads train GT, so a
 tuned CFAR is genie-aided (the CLI refuses ``--tune`` without ``--genie``).
 """
@@ -35,6 +38,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..config import resolve, to_dict
+from ..dataset.resolution import ASSUMED_BINS_PER_CELL, GridResolution, store_resolution
 from ..errors import ConfigError, DatasetError
 from .cfar import cfar_2d, db_to_power
 from .cluster import Cluster, cluster_detections
@@ -45,10 +49,18 @@ class CFARConfig:
     variant: str = "os"               # "ca" | "os" (Rohling's OS-CFAR copes with multi-target scenes)
     pfa: float = 1e-3                 # target false-alarm probability per cell
     os_rank: float = 0.75             # OS-CFAR k = ceil(os_rank * N)
-    guard_range: int = 4              # guard cells each side, range axis [bins]
-    train_range: int = 8              # training cells each side, range axis [bins]
-    guard_azimuth: int = 2
-    train_azimuth: int = 4
+    # RA windows each side of the CUT [bins]; "auto" = the *_cells value below on the store's grid
+    # (``for_grid``): range in range-resolution cells, azimuth in Rayleigh beamwidths (1/(N d) in sin az).
+    # A guard of half a beam keeps the target's own main lobe out of the noise estimate; one beam of
+    # training cells each side. On our quick grid this is exactly 4/8 range and 2/4 azimuth bins.
+    guard_range: int | str = "auto"
+    train_range: int | str = "auto"
+    guard_azimuth: int | str = "auto"
+    train_azimuth: int | str = "auto"
+    guard_range_cells: float = 4.0
+    train_range_cells: float = 8.0
+    guard_azimuth_cells: float = 0.5
+    train_azimuth_cells: float = 1.0
     guard_doppler: int = 1
     train_doppler: int = 4
     eps: float = 1.5                  # DBSCAN radius: bins (cluster_space="bins") or metres
@@ -68,10 +80,17 @@ class CFARConfig:
             raise ConfigError(f"cfar.pfa must be in (0, 1), got {self.pfa}")
         if not 0 < self.os_rank <= 1:
             raise ConfigError(f"cfar.os_rank must be in (0, 1], got {self.os_rank}")
-        if min(self.guard_range, self.train_range, self.guard_azimuth, self.train_azimuth,
-               self.guard_doppler, self.train_doppler) < 0:
+        for k in WINDOW_KEYS:
+            v = getattr(self, k)
+            if isinstance(v, str) and v != "auto":
+                raise ConfigError(f"cfar.{k} must be a number of bins or 'auto', got '{v}'")
+        if min([v for v in (self.guard_range, self.train_range, self.guard_azimuth, self.train_azimuth)
+                if not isinstance(v, str)] + [self.guard_doppler, self.train_doppler]) < 0:
             raise ConfigError("cfar guard/train cells must be >= 0")
-        if self.train_range + self.train_azimuth == 0 or self.train_range + self.train_doppler == 0:
+        if min(self.guard_range_cells, self.guard_azimuth_cells) < 0 or \
+                min(self.train_range_cells, self.train_azimuth_cells) <= 0:
+            raise ConfigError("cfar.*_cells must be >= 0 (guard) and > 0 (train)")
+        if self.train_range == 0 and (self.train_azimuth == 0 or self.train_doppler == 0):
             raise ConfigError("cfar needs at least one training cell per map")
         if self.eps <= 0 or self.min_samples < 1:
             raise ConfigError("cfar.eps must be > 0 and cfar.min_samples >= 1")
@@ -82,11 +101,32 @@ class CFARConfig:
         if self.match_tol_m < 0 or self.min_speed_mps < 0 or self.min_range_m < 0 or self.batch < 1:
             raise ConfigError("cfar.match_tol_m, min_speed_mps, min_range_m must be >= 0 and batch >= 1")
 
+    def for_grid(self, grid: GridResolution) -> "CFARConfig":
+        """This config with every "auto" RA window in whole bins of ``grid`` (explicit bins are kept).
+
+        Training cells are at least one bin, so the resolved config always has a noise estimate.
+        """
+        out = {}
+        for k in WINDOW_KEYS:
+            if getattr(self, k) == "auto":
+                axis = "range" if k.endswith("range") else "azimuth"
+                n = grid.bins(getattr(self, f"{k}_cells"), axis)
+                out[k] = max(1, n) if k.startswith("train") else n
+        return replace(self, **out) if out else self
+
+    @property
+    def resolved(self) -> bool:
+        return not any(isinstance(getattr(self, k), str) for k in WINDOW_KEYS)
+
+
+WINDOW_KEYS = ("guard_range", "train_range", "guard_azimuth", "train_azimuth")
+
 
 CFAR_PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {},
     "quick": {},
-    # 640 range bins of 0.19 m and 180 azimuth bins: wider range windows, same physical extent.
+    # Explicit bins (kept from before the windows were stated in cells): on the paper grid (0.19 m
+    # range bins = resolution, 10.7 azimuth bins per beam) "auto" would give 4/8 range, 5/11 azimuth.
     "paper": {"guard_range": 6, "train_range": 12, "guard_azimuth": 3, "train_azimuth": 6},
 }
 
@@ -127,13 +167,22 @@ def as_dataset(data: Any, labels: bool):
     return open_dataset(data, labels=labels)
 
 
+_ASSUMED_GRID = GridResolution(*ASSUMED_BINS_PER_CELL, source="assumed (detect_frame without a store grid)")
+
+
 def _range_extent(c: Cluster, rb: np.ndarray) -> tuple[float, float]:
     return float(rb[c.rows.min()]), float(rb[c.rows.max()])
 
 
 def detect_frame(ra_db: np.ndarray, rd_db: np.ndarray | None, rb: np.ndarray, ab: np.ndarray,
                  vb: np.ndarray | None, cfg: CFARConfig) -> FrameResult:
-    """All candidate target clusters of one frame (see module docstring)."""
+    """All candidate target clusters of one frame (see module docstring).
+
+    ``cfg`` should be resolved for the store's grid (``cfg.for_grid(store_resolution(ds))``); "auto"
+    windows left in it are resolved with the ``ASSUMED_BINS_PER_CELL`` of a store without radio attrs.
+    """
+    if not cfg.resolved:
+        cfg = cfg.for_grid(_ASSUMED_GRID)
     ra = db_to_power(ra_db)
     near = rb < cfg.min_range_m
     ra[near] = 0.0
@@ -198,6 +247,8 @@ def run_cfar_detailed(data: Any, split: str = "val", genie: bool = False, cfg: C
     cfg = cfg or CFARConfig()
     cfg.validate()
     ds = as_dataset(data, labels=False)
+    grid = store_resolution(ds)
+    cfg = cfg.for_grid(grid)  # "auto" windows in bins of this store's grid; recorded in stats["config"]
     sv = ds.split(split)
     n = len(sv) if limit is None else min(limit, len(sv))
     rb, ab = ds.range_bins_m, ds.azimuth_bins_rad
@@ -233,6 +284,7 @@ def run_cfar_detailed(data: Any, split: str = "val", genie: bool = False, cfg: C
     for key in ("detections", "candidates", "fallback", "moving_found"):
         stats[f"{key}_per_frame"] = stats[key] / max(n, 1)
     stats["config"] = to_dict(cfg)
+    stats["grid_resolution"] = grid.as_dict()
     stats["method"] = "cfar-genie" if genie else "cfar"
     return out, stats
 
@@ -284,6 +336,7 @@ def run_cfar_stage(cfg: CFARConfig, data: Any, out: str | Path, split: str = "va
     from ..utils.stage import StageDir
 
     ds = as_dataset(data, labels=False)
+    cfg = cfg.for_grid(store_resolution(ds))  # the stage config holds the windows in bins actually used
     inputs = {"data": ds.fingerprint(), "split": split, "genie": bool(genie), "limit": limit, **(extra_inputs or {})}
     sd = StageDir(out, "cfar", cfg, inputs, force=force)
     if sd.done:

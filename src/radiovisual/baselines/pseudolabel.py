@@ -7,7 +7,7 @@ Per frame, never reading ground truth:
  2. camera geometry to x-y: the bottom-centre of each box is undistorted (plumb-bob model of the stored
     calibration) and its ray meets the ground plane (``rodnet.bbox_to_polar``); per-class priors move the
     ground contact to the object centre;
- 3. CFAR + DBSCAN on the RA map (``cfar_pipeline.detect_frame``);
+ 3. CFAR + DBSCAN on the RA map (``cfar_pipeline.detect_frame``, windows resolved for the store's grid);
  4. matching: Hungarian assignment of image objects to radar clusters on the camera's own error metric
     (``rodnet.camera_sigmas``), gated at ``gate_sigma``. A matched object takes the cluster centroid
     (confidence 1), an unmatched one the camera estimate (0.5); a frame with no usable box takes the
@@ -21,13 +21,14 @@ with labels, though not this data's).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..config import resolve, to_dict
+from ..dataset.resolution import store_resolution
 from ..errors import ConfigError, DatasetError
 from .cfar_pipeline import CFARConfig, as_dataset, detect_frame, select
 from .rodnet import TeacherConfig, bbox_to_polar, camera_sigmas, open_camera_split
@@ -167,6 +168,8 @@ def pseudo_labels(data: Any, split: str = "train", vision: str = "store", cfg: P
     cfg = cfg or PseudoLabelConfig()
     cfg.validate()
     ds, sv, cam = open_camera_split(data, split)
+    grid = store_resolution(ds)
+    cfg = replace(cfg, cfar=cfg.cfar.for_grid(grid))  # CFAR windows in this grid's bins (resolution cells)
     n = len(sv)
     rb, ab = ds.range_bins_m, ds.azimuth_bins_rad
     boxes, scores, classes, desc = read_vision(sv, vision, cfg.default_class)
@@ -209,7 +212,7 @@ def pseudo_labels(data: Any, split: str = "train", vision: str = "store", cfg: P
             labels[i], conf[i] = objects[i, near, :2], objects[i, near, 3]
             counts["fused" if near in pairs else "camera_only"] += 1
     stats = {"n": n, **counts, **{f"{k}_frac": counts[k] / max(n, 1) for k in ("fused", "camera_only", "radar_only")},
-             "vision_source": desc, "config": to_dict(cfg)}
+             "vision_source": desc, "config": to_dict(cfg), "grid_resolution": grid.as_dict()}
     return labels, conf, objects, stats
 
 
@@ -227,7 +230,7 @@ def run_pseudolabel(data: str | Path, out: str | Path, split: str = "train", vis
              "label_kind": "pseudo-supervised: camera detector (trained with labels elsewhere) + CFAR/DBSCAN "
                            "matching (paper §5.2); this dataset's ground truth is never read",
              "data": {"path": str(Path(ds.path).resolve()), "split": split, "n": len(labels)},
-             "config": to_dict(cfg), "vision": vision, "stats": stats, "heatmap_hw": [len(ds.range_bins_m),
+             "config": stats["config"], "vision": vision, "stats": stats, "heatmap_hw": [len(ds.range_bins_m),
                                                                                      len(ds.azimuth_bins_rad)],
              "coordinates": "polar: range [m], azimuth [rad] (positive right); bins: fractional (row, col); "
                             "objects: (range, azimuth, class id, confidence) per vision object, NaN-padded"}

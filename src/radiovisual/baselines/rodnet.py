@@ -24,13 +24,14 @@ teacher's labels, single snapshot (no temporal convolution), as in the paper.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..config import fingerprint, resolve, to_dict
+from ..dataset.resolution import store_resolution
 from ..errors import ConfigError, DatasetError
 from ..localise import LOCALISE_PRESETS, LocaliserConfig, resolve_localise_config, train_localiser
 from .cfar_pipeline import CFAR_PRESETS, CFARConfig, as_dataset, detect_frame, save_estimates, select
@@ -171,6 +172,7 @@ def teacher_labels_detailed(data: Any, split: str = "train", cfg: TeacherConfig 
     cfg = cfg or TeacherConfig()
     cfg.validate()
     ds, sv, cam = open_camera_split(data, split)
+    cfg = replace(cfg, cfar=cfg.cfar.for_grid(store_resolution(ds)))  # CFAR windows in this grid's bins
     n = len(sv)
     rb, ab = ds.range_bins_m, ds.azimuth_bins_rad
     use_rd = cfg.cfar.use_doppler and "range_doppler" in sv
@@ -229,6 +231,7 @@ def run_teacher_stage(cfg: TeacherConfig, data: Any, out: str | Path, force: boo
     from ..utils.stage import StageDir
 
     ds = as_dataset(data, labels=False)
+    cfg = replace(cfg, cfar=cfg.cfar.for_grid(store_resolution(ds)))  # the stage records the bins used
     sd = StageDir(out, "rodnet-teacher", cfg, {"data": ds.fingerprint(), "split": "train"}, force=force)
     if sd.done:
         return sd.path

@@ -15,8 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output directory (stages inside are reused on re-run)")
     p.add_argument("--scenario", default=None, help="synth.scenario: parking_lot (default), suburban, street_canyon")
     p.add_argument("--methods", default=None,
-                   help="comma-separated label-free rows (mcl,mcl+track,mcl-paper,scl,cl,clip,peak) or 'all'; "
-                        "default: all but clip")
+                   help="comma-separated label-free rows (mcl,mcl+track,mcl-paper,scl,scl-paper,cl,clip,peak) or "
+                        "'all'; default: all but scl-paper and clip")
     p.add_argument("--data", default=None,
                    help="use this existing complete dataset store instead of synthesising OUT/data")
     p.add_argument("--baselines", default=None,

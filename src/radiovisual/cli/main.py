@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pseudolabel": ("pseudolabel", "pseudo-labels from vision boxes + CFAR/DBSCAN matching (paper §5.2)"),
     "config": ("config", "print a resolved stage config (or the whole tree) as YAML for --config"),
     "detect": ("detect", "train a target-car detector from scratch; predict masks for loss.mask_source=pred:PATH"),
+    "study": ("study", "the paper's ablations (label-density, mask-offset, dimensionality, backbones, detector-masks)"),
 }
 
 

@@ -1,4 +1,4 @@
-"""``radiovisual pretrain DATA --method {mcl,mcl-paper,scl,cl,clip} --out RUN [--preset ...] [--set key=value]``.
+"""``radiovisual pretrain DATA --method {mcl,mcl-paper,scl,scl-paper,cl,clip} --out RUN [--preset ...] [--set k=v]``.
 
 Multi-GPU / multi-node: ``torchrun --nproc_per_node N -m radiovisual.cli.main pretrain ...``.
 """
@@ -12,7 +12,9 @@ from .common import add_force, add_set
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", help="dataset store (zarr); only its train split is used, without labels")
-    p.add_argument("--method", required=True, help="mcl (per-bin MIL), mcl-paper (literal Eq. 1), scl, cl or clip")
+    p.add_argument("--method", required=True,
+                   help="mcl (per-bin MIL), mcl-paper (literal Eq. 1), scl (per-bin MIL, hard max over bins), "
+                        "scl-paper (raw features), cl or clip")
     p.add_argument("--out", required=True, help="run directory (config.json, checkpoint.pt, metrics.jsonl)")
     p.add_argument("--preset", default="quick", help="smoke, quick (CPU) or paper (GPU)")
     p.add_argument("--seed", type=int, default=None, help="override the config seed")

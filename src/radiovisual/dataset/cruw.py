@@ -31,6 +31,10 @@ RANGE_FFT, RANGE_CROP, N_BINS = 134, 3, 128
 LABEL_RANGE_FFT, LABEL_RANGE_K = 128, (3, 124)
 LABEL_AZ_DEG = (-60, 60)
 CHIRP_IDS = (0, 64, 128, 192)
+FRAME_DT_S = 1.0 / 30.0    # ROD2021: camera and radar at 30 fps (shared/notes/cruw-format.md)
+# AWR1843: 2 TX x 4 RX -> a virtual uniform linear array of 8 elements at lambda/2 (MIMO), angle-FFT'd to
+# 128 bins: one Rayleigh cell is 1/(8 * 0.5) = 0.25 in sin(az), 15.9 bins (dataset.resolution).
+VIRTUAL_ELEMENTS, ELEMENT_SPACING_WAVELENGTHS = 8, 0.5
 RA_SHAPE = (N_BINS, N_BINS, 2)
 CLASSES = ("pedestrian", "cyclist", "car")
 CLASS_SIZES_M = {"pedestrian": 0.5, "cyclist": 1.0, "car": 3.0}
@@ -73,6 +77,9 @@ def azimuth_grid_rad() -> np.ndarray:
 
 
 LABEL_RANGE_STEP_M = (SAMPLE_FREQ_HZ / LABEL_RANGE_FFT) * C_MPS / SWEEP_SLOPE_HZ_PER_S / 2  # 0.22304 m
+# Range resolution c / (2 B) with B = S * 128 / Fs the bandwidth swept over 128 ADC samples [m]: the same
+# number as the label grid's step (the devkit's label grid is the unpadded 128-point FFT).
+RANGE_RESOLUTION_M = LABEL_RANGE_STEP_M
 
 
 def label_range_grid_m() -> np.ndarray:

@@ -137,6 +137,11 @@ def export_cruw(data: str | Path, out: str | Path, splits: tuple[str, ...] | Non
         raise DatasetError(f"{data}: the chosen splits hold no samples")
     write_text(out / "calib" / DATE / "cam_0.yaml", _calib_yaml(K, *wh))
     pose = {k: cam[k] for k in ("R_cam_from_radar", "t_cam_from_radar_m", "radar_height_m") if k in cam}
+    radio = ds.attrs.get("radio") or {}
+    dt = ((ds.attrs.get("config") or {}).get("scene") or {}).get("frame_dt_s")
+    # the source's resolution and frame period: import-cruw restores them (windows, kernels, speed gate)
+    summary.update({"radio": {k: radio[k] for k in ("range_resolution_m", "array") if k in radio},
+                    "frame_dt_s": dt})
     summary.update({"camera_pose": pose, "chirps": list(chirps),
                     "radar": "dB resampled to CRUW's grid (linear in range and sin az); re = sqrt(power), im = 0",
                     "label_grid": "range k * 0.22304 m (k = 3..124), whole degrees in [-60, 60]"})

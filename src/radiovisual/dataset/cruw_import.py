@@ -37,6 +37,7 @@ class CruwImportConfig:
     radar_height_m: float = cruw.DEFAULT_RADAR_HEIGHT_M  # above ground; not published, an assumption
     floor_db: float = -120.0          # dB floor so that log-power stays finite
     detections: str = ""              # folder of <SEQ>.txt vision detections (the named mask source)
+    frame_dt_s: float = cruw.FRAME_DT_S  # ROD2021 is 30 fps; stored where synthetic stores state it
 
     def validate(self) -> None:
         if self.chirp != "mean" and self.chirp not in {str(c) for c in cruw.CHIRP_IDS}:
@@ -45,6 +46,8 @@ class CruwImportConfig:
             raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.max_image_width < 1 or not self.radar_height_m > 0:
             raise ConfigError("max_image_width must be >= 1 and radar_height_m > 0")
+        if not self.frame_dt_s > 0:
+            raise ConfigError(f"frame_dt_s must be > 0, got {self.frame_dt_s}")
 
 
 def resolve_import_config(overrides: list[str] | None = None, yaml_path: str | None = None,
@@ -114,6 +117,33 @@ def _camera_attrs(calib: dict, wh: tuple[int, int], factor: int, cfg: CruwImport
     }
 
 
+def _radio_attrs(cfg: CruwImportConfig, sidecar: dict | None) -> dict[str, Any]:
+    """The sensor facts, with the resolution keys of synthetic stores (``dataset.resolution`` reads them).
+
+    An exported synthetic tree keeps its source's resolution (the sidecar's ``radio``): resampling onto
+    CRUW's bins does not change the beam that made the maps.
+    """
+    radio = {"sensor": "TI AWR1843 (2 TX, 4 RX), 77 GHz FMCW", "sample_freq_hz": cruw.SAMPLE_FREQ_HZ,
+             "sweep_slope_hz_per_s": cruw.SWEEP_SLOPE_HZ_PER_S, "chirp": cfg.chirp,
+             "chirp_ids": list(cruw.CHIRP_IDS), "doppler": "none (range and angle FFTs only)",
+             "range_resolution_m": cruw.RANGE_RESOLUTION_M,
+             "array": {"rows": 1, "cols": cruw.VIRTUAL_ELEMENTS,
+                       "spacing_wavelengths": cruw.ELEMENT_SPACING_WAVELENGTHS,
+                       "kind": "virtual ULA of 2 TX x 4 RX (MIMO), 128-point angle FFT"},
+             "resolution_source": "AWR1843 (ROD2021)"}
+    src = (sidecar or {}).get("radio") or {}
+    if src.get("range_resolution_m") and (src.get("array") or {}).get("cols"):
+        radio.update(sensor="radiovisual synthetic radar resampled to CRUW's grid (export-cruw)",
+                     range_resolution_m=float(src["range_resolution_m"]), array=dict(src["array"]),
+                     resolution_source="export sidecar (the source store's radio)")
+    return radio
+
+
+def _frame_dt(cfg: CruwImportConfig, sidecar: dict | None) -> float:
+    dt = (sidecar or {}).get("frame_dt_s")
+    return float(dt) if dt else float(cfg.frame_dt_s)
+
+
 def _sidecar(root: Path) -> dict | None:
     p = root / cruw.EXPORT_SIDECAR
     if not p.is_file():
@@ -167,12 +197,11 @@ def import_cruw(root: str | Path, out: str | Path, cfg: CruwImportConfig | None 
     cam = _camera_attrs(first, wh, factor, cfg, side)
     shape = (len(rb), len(ab), 2)
     attrs = {
-        "scenario": "cruw", "source": "CRUW ROD2021 (import-cruw)", "config": to_dict(cfg),
+        "scenario": "cruw", "source": "CRUW ROD2021 (import-cruw)",
+        # config.scene.frame_dt_s is where synthetic stores state the frame period (mcl+track's speed gate)
+        "config": {**to_dict(cfg), "scene": {"frame_dt_s": _frame_dt(cfg, side)}},
         "config_fingerprint": fp, "target_point": TARGET_POINT, "camera": cam,
-        "range_bins_m": rb.tolist(), "azimuth_bins_rad": ab.tolist(),
-        "radio": {"sensor": "TI AWR1843 (2 TX, 4 RX), 77 GHz FMCW", "sample_freq_hz": cruw.SAMPLE_FREQ_HZ,
-                  "sweep_slope_hz_per_s": cruw.SWEEP_SLOPE_HZ_PER_S, "chirp": cfg.chirp,
-                  "chirp_ids": list(cruw.CHIRP_IDS), "doppler": "none (range and angle FFTs only)"},
+        "range_bins_m": rb.tolist(), "azimuth_bins_rad": ab.tolist(), "radio": _radio_attrs(cfg, side),
         "object_classes": list(cruw.CLASSES), "object_sizes_m": cruw.CLASS_SIZES_M,
         "sequence_names": splits, "scenes": {n: cruw.SCENE_OF.get(n) for n in names},
         "vision_source": "detections: " + cfg.detections if cfg.detections else "none (mask empty, bbox NaN)",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..config import resolve
+from ..dataset.resolution import GridResolution
 from ..errors import ConfigError
 
 
@@ -21,6 +23,15 @@ class LocaliserConfig:
     flip_augment: bool = True     # mirror azimuth (valid when azimuth bins are symmetric about 0)
     threads: int = 0              # torch CPU threads (0 = leave torch's default)
     predict_batch: int = 512
+    # The stem (first conv) spans stem_* bins per stride-2 step: kernel 2s+1, stride 2s. The net is built
+    # for design_*_bins bins per resolution cell (our synthetic grids: 1 range bin, ~4 azimuth bins per
+    # beamwidth); "auto" = max(1, round(store bins per cell / design)) from the store's grid
+    # (``dataset.resolution``), so a grid sampling the beam 4x finer (CRUW, 15.9 bins per beam) gets
+    # stem_azimuth = 4 and the same receptive field in beamwidths. The quick grid resolves to 1, 1.
+    stem_range: int | str = "auto"
+    stem_azimuth: int | str = "auto"
+    design_range_bins: float = 1.0
+    design_azimuth_bins: float = 4.0
 
     def validate(self) -> None:
         if self.width < 2:
@@ -33,6 +44,22 @@ class LocaliserConfig:
             raise ConfigError(f"holdout_frac must be in (0, 0.5), got {self.holdout_frac}")
         if self.patience < 1:
             raise ConfigError(f"patience must be >= 1, got {self.patience}")
+        for k in ("stem_range", "stem_azimuth"):
+            v = getattr(self, k)
+            if (isinstance(v, str) and v != "auto") or (not isinstance(v, str) and v < 1):
+                raise ConfigError(f"{k} must be 'auto' or an integer >= 1, got {v!r}")
+        if not (self.design_range_bins > 0 and self.design_azimuth_bins > 0):
+            raise ConfigError("design_range_bins and design_azimuth_bins must be > 0")
+
+    def for_grid(self, grid: GridResolution) -> "LocaliserConfig":
+        """This config with "auto" stems resolved on ``grid`` (explicit stems are kept)."""
+        out = {}
+        if self.stem_range == "auto":
+            out["stem_range"] = max(1, int(math.floor(grid.range_bins_per_cell / self.design_range_bins + 0.5)))
+        if self.stem_azimuth == "auto":
+            out["stem_azimuth"] = max(1, int(math.floor(grid.azimuth_bins_per_cell / self.design_azimuth_bins
+                                                        + 0.5)))
+        return replace(self, **out) if out else self
 
 
 LOCALISE_PRESETS: dict[str, dict[str, Any]] = {

@@ -19,6 +19,7 @@ import torch
 
 from ..config import to_dict
 from ..dataset.format import bins_to_polar, open_dataset, polar_to_bins
+from ..dataset.resolution import store_resolution
 from ..errors import RadiovisualError
 from ..utils.io import load_checkpoint, save_checkpoint, write_json
 from ..utils.stage import StageDir, is_done
@@ -118,7 +119,7 @@ def _train_epoch(model: Any, opt: Any, sched: Any, radar: torch.Tensor, target: 
 
 
 def _fit(cfg: Any, ds: Any, y_polar: np.ndarray, seed: int, ckpt: Path, key: str,
-         progress: bool) -> tuple[dict, dict, dict]:
+         progress: bool, subset: np.ndarray | None = None) -> tuple[dict, dict, dict]:
     """The training loop (resumable from ``ckpt``): (best state_dict, state, facts for config.json)."""
     tr = ds.split("train")
     rb, ab = ds.range_bins_m, ds.azimuth_bins_rad
@@ -128,8 +129,11 @@ def _fit(cfg: Any, ds: Any, y_polar: np.ndarray, seed: int, ckpt: Path, key: str
     radar = torch.from_numpy(np.ascontiguousarray(tr.read("radar"), dtype=np.float32))[:, None]  # [N,1,R,A]
     target = torch.from_numpy(polar_to_bins(y_polar, rb, ab)).float()  # [N,2] fractional bins
     scale = torch.tensor([float(len(rb)), float(len(ab))])
-    hold = torch.from_numpy(_holdout_mask(tr.read("sequence"), cfg.holdout_frac, seed))
-    i_fit, i_hold = torch.nonzero(~hold)[:, 0], torch.nonzero(hold)[:, 0]
+    seq = tr.read("sequence")
+    # ``subset``: train only on these train indices (label-density studies); hold-out drawn inside it
+    use = np.arange(len(seq)) if subset is None else np.asarray(subset, np.int64)
+    hold = _holdout_mask(seq[use], cfg.holdout_frac, seed)
+    i_fit, i_hold = torch.from_numpy(use[~hold]), torch.from_numpy(use[hold])
     flip_ok = bool(cfg.flip_augment and np.allclose(ab, -ab[::-1], atol=1e-6))
 
     model = build_model(cfg)
@@ -185,36 +189,45 @@ def _fit(cfg: Any, ds: Any, y_polar: np.ndarray, seed: int, ckpt: Path, key: str
 def train_localiser(data: str | Path, labels: Any, out: str | Path, preset: str = "quick",
                     overrides: list[str] | None = None, seed: int = 0, progress: bool = True, *,
                     cfg: Any = None, yaml_path: str | Path | None = None, label_free: bool | None = None,
-                    force: bool = False) -> Path:
+                    force: bool = False, subset: np.ndarray | None = None) -> Path:
     """Train on ``labels`` ([N_train,2] polar array, or "gt" = supervised); returns the run dir.
 
     ``cfg`` (a ``LocaliserConfig``) wins over ``preset``/``yaml_path``/``overrides``. ``label_free``
     is what the label PRODUCER says about its labels (e.g. the self-label store's ``label_free``
-    attribute); it is recorded, never inferred here. A run directory made with another config,
+    attribute); it is recorded, never inferred here. ``subset`` (train indices) fits on those samples only
+    (label-density studies). A run directory made with another config,
     dataset, labels or seed is refused (``StageChangedError``) unless ``force``.
     """
 
     if cfg is None:
         cfg = resolve_localise_config(preset, overrides, yaml_path)
     ds, y_polar, kind = _load(data, labels)
+    grid = store_resolution(ds)
+    cfg = cfg.for_grid(grid)  # "auto" stems -> integers for this store's grid; the stage key holds them
     if isinstance(labels, str):
         label_free = False  # "gt" is supervised by definition
     labels_fp = _labels_fingerprint(labels if isinstance(labels, str) else y_polar)
-    sd = StageDir(out, "localise", cfg, {"data": ds.fingerprint(), "labels": labels_fp, "seed": int(seed)},
-                  force=force, version=MODEL_VERSION)
+    inputs = {"data": ds.fingerprint(), "labels": labels_fp, "seed": int(seed)}
+    if subset is not None:   # only then, so the keys of full-split runs are unchanged
+        subset = np.unique(np.asarray(subset, np.int64))
+        if len(subset) < 2 or subset[0] < 0 or subset[-1] >= len(y_polar):
+            raise RadiovisualError(f"subset must hold >= 2 train indices in [0, {len(y_polar)})")
+        inputs["subset"] = hashlib.sha256(subset.tobytes()).hexdigest()[:16]
+    sd = StageDir(out, "localise", cfg, inputs, force=force, version=MODEL_VERSION)
     if sd.done:
         return sd.path
     out = sd.begin()
     t0 = time.perf_counter()
-    best_sd, state, facts = _fit(cfg, ds, y_polar, int(seed), out / "last.pt", sd.key, progress)
+    best_sd, state, facts = _fit(cfg, ds, y_polar, int(seed), out / "last.pt", sd.key, progress, subset)
 
     rb, ab = ds.range_bins_m, ds.azimuth_bins_rad
     R, A = len(rb), len(ab)
     meta = {"config": to_dict(cfg), "preset": preset, "overrides": list(overrides or []), "seed": int(seed),
             "labels": kind, "label_free": label_free, "labels_fingerprint": labels_fp,
             "data": ds.fingerprint()["path"], "range_bins_m": rb.tolist(), "azimuth_bins_rad": ab.tolist(),
-            "heatmap_hw": [R, A], **facts, "model_version": MODEL_VERSION}
+            "heatmap_hw": [R, A], "grid_resolution": grid.as_dict(), **facts, "model_version": MODEL_VERSION}
     save_checkpoint(out / "model.pt", {"state_dict": best_sd, "width": int(cfg.width),
+                                       "stem": [int(cfg.stem_range), int(cfg.stem_azimuth)],
                                        "heatmap_hw": [R, A], "model_version": MODEL_VERSION})
     write_json(out / "config.json", meta)
     write_json(out / "history.json", state["history"])
@@ -239,7 +252,7 @@ def load_localiser(run: str | Path) -> tuple[Any, dict[str, Any]]:
         return _CACHE[k]
     ck = load_checkpoint(mp)
     meta = json.loads((run / "config.json").read_text())
-    model = Localiser(width=int(ck["width"]))
+    model = Localiser(width=int(ck["width"]), stem=tuple(ck.get("stem", (1, 1))))
     model.load_state_dict(ck["state_dict"])
     model.eval()
     R, A = meta["heatmap_hw"]

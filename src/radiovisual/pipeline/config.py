@@ -29,7 +29,7 @@ from ..selflabel.config import SELFLABEL_PRESETS, SelfLabelConfig
 
 # label-free rows: pretrained methods (self-labels -> localiser) and the untrained floor ``peak``.
 # ``mcl+track`` shares ``mcl``'s pretraining and differs only in its (sequence-aware) self-labels.
-LABEL_FREE = ("mcl", "mcl+track", "mcl-paper", "scl", "cl", "clip", "peak")
+LABEL_FREE = ("mcl", "mcl+track", "mcl-paper", "scl", "scl-paper", "cl", "clip", "peak")
 DEFAULT_METHODS = ("mcl", "mcl+track", "mcl-paper", "scl", "cl", "peak")
 PRETRAIN_OF = {"mcl+track": "mcl"}                 # benchmark row -> pretrain method (default: the row's name)
 SELFLABEL_OF: dict[str, dict[str, Any]] = {"mcl+track": {"track": True}}  # row -> self-label fields it changes

@@ -20,8 +20,8 @@ from ..utils.io import check_writable_dir, write_json
 from ..report.render import DISPLAY
 from .config import PRETRAIN_OF, BenchmarkConfig
 
-ROW_ORDER = ("supervised", "pseudo", "mcl", "mcl+track", "mcl-paper", "scl", "cl", "clip", "peak", "cfar-genie", "cfar",
-             "rodnet")
+ROW_ORDER = ("supervised", "pseudo", "mcl", "mcl+track", "mcl-paper", "scl", "scl-paper", "cl", "clip", "peak",
+             "cfar-genie", "cfar", "rodnet")
 
 
 class Timer:
@@ -124,7 +124,8 @@ def _pretrain_and_label(cfg: BenchmarkConfig, m: str, s: int, data: Path, out: P
         if proxies_ok(paths["train"], cfg.max_map_residual_rad):
             break
         log(f"[benchmark] {m} {tag}: label-free proxies failed (column->azimuth map residual above "
-            f"{cfg.max_map_residual_rad} rad); re-pretraining with another seed")
+            f"{cfg.max_map_residual_rad} rad); " + ("re-pretraining with another seed" if attempt < cfg.pretrain_retries
+                                                    else "no retries left, keeping this run"))
     if s == 0:   # val self-labels feed only the report and the D_W scores, which use seed 0
         with timer.stage(f"selflabel:{m}"):
             paths["val"] = _selflabels(run, data, "val", out / "selflabels" / f"{m}-{tag}-val.zarr", sl_cfg,

@@ -12,8 +12,8 @@ from typing import Any
 from ..config import resolve
 from ..errors import ConfigError
 
-METHODS = ("mcl", "mcl-paper", "scl", "cl", "clip")
-MASKED_METHODS = ("mcl", "mcl-paper", "scl")
+METHODS = ("mcl", "mcl-paper", "scl", "scl-paper", "cl", "clip")
+MASKED_METHODS = ("mcl", "mcl-paper", "scl", "scl-paper")
 QUEUE_METHODS = ("mcl", "mcl-paper", "cl")
 
 
@@ -38,7 +38,7 @@ class BackboneConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    temperature: float = 0.1       # tau in sim(x, y) = x.y / tau (mcl, cl, scl) and CLIP's initial tau
+    temperature: float = 0.1       # tau in sim(x, y) = x.y / tau (mcl, cl, scl, scl-paper) and CLIP's initial tau
     queue_size: int = 256          # K negatives per modality (mcl, cl); keep K + batch well below N train
     momentum: float = 0.99         # EMA coefficient of the key backbones/projectors
     proj_hidden: int = 128         # 2-layer MLP projector: C -> hidden -> dim
@@ -50,8 +50,12 @@ class LossConfig:
     learn_temperature: bool = True  # clip: learnable logit scale (LIP-Loc/CLIP)
     shared_projector: bool = False  # mcl-paper/cl: one g for both modalities (g_r = g_v) to align feature spaces
     smooth_max_tau: float = 0.05   # mcl: tau_s of the smooth max over bins, s = tau_s log sum_n exp(a_n / tau_s)
-    mirror_augment: bool = True    # mcl: flip image+mask and reverse radar azimuth together (p = 1/2)
-    mirror_negatives: bool = True  # mcl: each sample's mirrored twin is an extra hard negative
+    mirror_augment: bool = True    # mcl, scl: flip image+mask and reverse radar azimuth together (p = 1/2)
+    mirror_negatives: bool = True  # mcl, scl: each sample's mirrored twin is an extra hard negative
+    scl_twin_grad: bool = True     # scl: the mirrored twins are embedded with gradient (False: stop-gradient)
+    scl_smooth_steps: int = 180    # scl: first steps score pairs by the smooth max (tau_s = smooth_max_tau), then hard
+    #                                max; 180 = 1/3 of the quick preset's 540 steps (issue 8: docs/pretraining.md)
+    scl_all_twins: bool = True     # scl: every in-batch sample's mirrored twin is a negative (False: only its own)
 
     def validate(self) -> None:
         if not 0 < self.temperature <= 10:
@@ -68,6 +72,8 @@ class LossConfig:
                               f"predict` store), got {self.mask_source!r}")
         if not 0 < self.smooth_max_tau <= 10:
             raise ConfigError(f"loss.smooth_max_tau must be in (0, 10], got {self.smooth_max_tau}")
+        if self.scl_smooth_steps < 0:
+            raise ConfigError(f"loss.scl_smooth_steps must be >= 0, got {self.scl_smooth_steps}")
         if self.radio_pool not in ("mean", "max"):
             raise ConfigError(f"loss.radio_pool must be 'mean' or 'max', got {self.radio_pool!r}")
 

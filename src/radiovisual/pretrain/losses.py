@@ -93,7 +93,7 @@ def mil_mcl_loss(q_r: torch.Tensor, q_v: torch.Tensor, k_r: torch.Tensor, k_v: t
 def max_attention_similarity(v: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
     """s[i, j] = max_n <v_i, r_{j,n}>: vision embedding i against radio spatial map j.
 
-    v [Bv, C] (normalised), r [Br, C, h, w] (normalised along C per bin) -> [Bv, Br].
+    v [Bv, C] (normalised), r [Br, C, h, w] or [Br, C, N] (normalised along C per bin) -> [Bv, Br].
     """
     att = torch.einsum("ic,jcn->ijn", v, r.flatten(2))  # [Bv, Br, h*w] cross-modal attention maps
     return att.amax(dim=2)
@@ -115,7 +115,7 @@ def symmetric_infonce(sim_vr: torch.Tensor, sim_rv: torch.Tensor, scale: torch.T
 
 def scl_loss(v_local: torch.Tensor, r_all: torch.Tensor, v_all: torch.Tensor, r_local: torch.Tensor,
              tau: float, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Spatial contrastive learning (SCL), our definition after Afouras et al. (ECCV 2020, CVPR 2022).
+    """``scl-paper``: spatial contrastive learning on raw features, after Afouras et al. (ECCV 2020, CVPR 2022).
 
     With v~_i = normalised masked-average visual embedding of pair i and r_{j,n} the normalised
     radio feature of pair j at spatial bin n in Omega, the pair score is the maximum of the
@@ -130,6 +130,58 @@ def scl_loss(v_local: torch.Tensor, r_all: torch.Tensor, v_all: torch.Tensor, r_
     """
     sim_vr = max_attention_similarity(v_local, r_all)        # [B, G]
     sim_rv = max_attention_similarity(v_all, r_local).t()    # [B, G]
+    return symmetric_infonce(sim_vr, sim_rv, 1.0 / tau, offset)
+
+
+def _paired_max(v: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """Diagonal of ``max_attention_similarity``: v [B, D], r [B, D, N] -> [B] (max_n <v_b, r_{b,n}>)."""
+    return torch.einsum("bd,bdn->bn", v, r).amax(dim=1)
+
+
+def mil_scl_loss(v_local: torch.Tensor, r_all: torch.Tensor, v_all: torch.Tensor, r_local: torch.Tensor,
+                 hard_r: torch.Tensor | None, hard_v: torch.Tensor | None, tau: float, offset: int = 0,
+                 tau_s: float | None = None, all_twins: bool = False
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """SCL of the per-bin family (Windsor et al. 2021): in-batch symmetric InfoNCE, hard max over radio bins.
+
+    z^v_i [D]: projected masked-vision embedding of pair i; z^r_{j,n} [D]: per-bin projected radio embedding of
+    pair j at bin n (both L2-normalised). The vision embedding is a 1x1 kernel, so correlating it with radio map
+    j (conv2d) gives a_ijn = <z^v_i, z^r_{j,n}> at every offset n, and the maximum over offsets sits *inside*
+    the loss:
+
+        s_ij   = max_n <z^v_i, z^r_{j,n}>                  (vision i vs radio map j)
+        sbar_i = max_n <z^v_i, zbar^r_{i,n}>               (vs its own mirrored radio twin; hard negative)
+        shat_j = max_n <zbar^v_j, z^r_{j,n}>               (its own mirrored vision twin vs radio map j)
+        L^{v->r} = -1/B sum_i log( e^{s_ii/tau} / (sum_j e^{s_ij/tau} + e^{sbar_i/tau}) )
+        L^{r->v} = -1/B sum_j log( e^{s_jj/tau} / (sum_i e^{s_ij/tau} + e^{shat_j/tau}) )
+        L = (L^{v->r} + L^{r->v}) / 2
+
+    Only the arg-max bin of each pair receives gradient. Shapes: v_local [B, D], r_local [B, D, N] (this rank);
+    v_all [G, D], r_all [G, D, N] (gathered over ranks, local rows at ``offset``); hard_r [B, D, N] and
+    hard_v [B, D] the local samples' mirrored twins (None: no twin term). Returns (L, L^{v->r}, L^{r->v}).
+    ``tau_s`` (warm-up only): every max_n above becomes the smooth max tau_s log sum_n exp(. / tau_s) of
+    ``smooth_max_score``, which spreads the gradient over the near-best bins instead of one arg-max bin.
+    ``all_twins``: hard_r [G, D, N] / hard_v [G, D] are the gathered twins of *all* pairs and every one is a
+    negative column (logits [B, 2G]) instead of only the row's own twin (logits [B, G+1]).
+    """
+    if tau_s is None:
+        full, paired = max_attention_similarity, _paired_max
+    else:
+        def full(v, r):
+            return smooth_max_score(v, r, tau_s)
+
+        def paired(v, r):
+            return _paired_smooth_max(v, r, tau_s)
+    sim_vr = full(v_local, r_all)                                # [B, G]: local vision i vs every radio map j
+    sim_rv = full(v_all, r_local).t()                            # [B, G]: local radio j vs every vision i
+    if all_twins:
+        sim_vr = torch.cat([sim_vr, full(v_local, hard_r)], dim=1)             # [B, 2G]
+        sim_rv = torch.cat([sim_rv, full(hard_v, r_local).t()], dim=1)         # [B, 2G]
+    else:
+        if hard_r is not None:
+            sim_vr = torch.cat([sim_vr, paired(v_local, hard_r)[:, None]], dim=1)   # [B, G+1]
+        if hard_v is not None:
+            sim_rv = torch.cat([sim_rv, paired(hard_v, r_local)[:, None]], dim=1)   # [B, G+1]
     return symmetric_infonce(sim_vr, sim_rv, 1.0 / tau, offset)
 
 

@@ -1,7 +1,8 @@
 """Pretraining methods: one compact nn.Module each, selected by name from ``METHOD_REGISTRY``.
 
-``mcl`` is the per-bin multiple-instance model of ``mil.py``; ``mcl-paper`` (and ``cl``) the literal Eq. 1
-model below, kept so that the paper's reproduction and the improvement can be compared.
+``mcl`` and ``scl`` are the per-bin multiple-instance models of ``mil.py``; ``mcl-paper`` (and ``cl``) the literal
+Eq. 1 model and ``scl-paper`` the raw-feature SCL below, kept so that the paper's reproduction and the improvement
+can be compared.
 
 Every method owns the online radio/vision backbones (``radio``, ``vision``: what
 ``load_backbones`` returns) and maps a batch {radar [B,1,R,A], image [B,3,H,W],
@@ -28,7 +29,7 @@ from . import dist
 from .backbones import build_backbones
 from .ema import ema_update, fifo_enqueue
 from .losses import clip_loss, masked_mean_pool, mcl_loss, scl_loss
-from .mil import MILMethod
+from .mil import MILMethod, MILSCLMethod
 
 
 class GlobalBatchNorm1d(nn.Module):
@@ -134,7 +135,8 @@ class MoCoMethod(nn.Module):
 
 
 class SCLMethod(nn.Module):
-    """Spatial contrastive learning (see ``losses.scl_loss``): no projector, no queue, no EMA."""
+    """``scl-paper``: spatial contrastive learning on raw backbone features (``losses.scl_loss``): no projector,
+    no queue, no EMA; self-labels use the paper's conv2d read-out."""
 
     needs_mask = True
 
@@ -181,7 +183,8 @@ METHOD_REGISTRY: dict[str, Callable[[Any], nn.Module]] = {
     "mcl": MILMethod,  # per-bin multiple-instance MCL (see mil.py)
     "mcl-paper": lambda cfg: MoCoMethod(cfg, masked=True),  # the literal Eq. 1 model (global-mean radio)
     "cl": lambda cfg: MoCoMethod(cfg, masked=False),
-    "scl": SCLMethod,
+    "scl": MILSCLMethod,  # per-bin SCL: hard max over bins inside in-batch InfoNCE (see mil.py)
+    "scl-paper": SCLMethod,  # the raw-feature SCL (no projector, paper read-out)
     "clip": CLIPMethod,
 }
 

@@ -1,4 +1,5 @@
-"""MCL with per-bin multiple-instance contrast (the default ``mcl``; the paper's literal model is ``mcl-paper``).
+"""The per-bin multiple-instance family: MCL (``mcl``) and SCL (``scl``); the literal models are ``mcl-paper``
+and ``scl-paper`` (``methods.py``).
 
 Why not the literal Eq. 1 model: it collapses the radio map with a global mean before the projector
 g_r, so every radio bin receives the same gradient and nothing ties bin n to the target's visual
@@ -18,6 +19,9 @@ Here (issue 8, item 1):
   range, so without the twin "any bin of the stripe" solves the task; the mirrored twin has the same
   stripe at the same range, so only the azimuth of the main lobe can tell them apart. Because mirrored
   pairs are also positives, "is this input mirrored" is no shortcut.
+
+SCL (issue 8, item 2; ``MILSCLMethod``) shares all of the above except the objective: Windsor et al.'s in-batch
+symmetric InfoNCE whose pair score is the hard maximum over radio bins (``losses.mil_scl_loss``).
 """
 
 from __future__ import annotations
@@ -29,10 +33,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import StageChangedError
 from . import dist
 from .backbones import build_backbones
 from .ema import ema_update, fifo_enqueue
-from .losses import masked_mean_pool, mil_mcl_loss
+from .losses import masked_mean_pool, mil_mcl_loss, mil_scl_loss
 
 
 class RunningGlobalBatchNorm1d(nn.Module):
@@ -87,8 +92,12 @@ def mirror(batch: dict[str, torch.Tensor], which: torch.Tensor) -> dict[str, tor
     return out
 
 
-class MILMethod(nn.Module):
-    """MCL (default): paper Eq. 1 with per-bin radio projection and smooth-max pair scores (see module doc)."""
+class PerBinMethod(nn.Module):
+    """What the per-bin MIL family (``mcl``, ``scl``) shares: online backbones, the per-bin radio projector g_r
+    (1x1 convs) and the vision projector g_v, masked vision, mirror-consistent augmentation, and the read-out.
+
+    Subclasses add their objective (``forward``) and, for ``mcl``, the EMA key nets ``*_k`` and queues.
+    """
 
     needs_mask = True
 
@@ -96,42 +105,13 @@ class MILMethod(nn.Module):
         super().__init__()
         L = cfg.loss
         C = cfg.backbone.channels
-        self.tau, self.tau_s, self.m = L.temperature, L.smooth_max_tau, L.momentum
+        self.tau = L.temperature
         self.mirror_aug, self.mirror_neg = L.mirror_augment, L.mirror_negatives
         self.radio, self.vision = build_backbones(cfg.backbone)
         self.proj_r = bin_projector(C, L.proj_hidden, L.proj_dim, L.proj_norm)
         self.proj_v = bin_projector(C, L.proj_hidden, L.proj_dim, L.proj_norm)
-        self.radio_k, self.vision_k = copy.deepcopy(self.radio), copy.deepcopy(self.vision)
-        self.proj_r_k, self.proj_v_k = copy.deepcopy(self.proj_r), copy.deepcopy(self.proj_v)
-        for on, ema in self._pairs():
-            for p in ema.parameters():
-                p.requires_grad_(False)
-        K, D = L.queue_size, L.proj_dim
-        self.register_buffer("queue_v", F.normalize(torch.randn(K, D), dim=1))
-        self.register_buffer("queue_r", torch.zeros(K, D, 0))            # sized on first use (h*w unknown)
-        self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
         self.register_buffer("aug_step", torch.zeros((), dtype=torch.long))
         self.seed = cfg.seed
-
-    def _pairs(self):
-        return [(self.radio, self.radio_k), (self.vision, self.vision_k), (self.proj_r, self.proj_r_k),
-                (self.proj_v, self.proj_v_k)]
-
-    @torch.no_grad()
-    def momentum_update(self) -> None:
-        """theta_bar <- m theta_bar + (1 - m) theta (backbones and projectors); BN running stats copied."""
-        ema_update(self._pairs(), self.m, copy_buffers=True)
-
-    def load_state_dict(self, state, strict: bool = True, assign: bool = False):
-        q = state.get("queue_r")
-        if q is not None and q.shape != self.queue_r.shape:
-            self.queue_r = torch.zeros_like(q)
-        return super().load_state_dict(state, strict=strict, assign=assign)
-
-    @torch.no_grad()
-    def enqueue(self, k_r: torch.Tensor, k_v: torch.Tensor) -> None:
-        """FIFO write of keys k_r [n, D, N_bins], k_v [n, D] at the pointer."""
-        fifo_enqueue(self.queue_r, self.queue_v, self.queue_ptr, k_r, k_v)
 
     def embed_radio(self, radar: torch.Tensor, ema: bool = False) -> torch.Tensor:
         """radar [B,1,R,A] -> per-bin embeddings z^r [B, D, h*w] (L2-normalised per bin)."""
@@ -160,11 +140,54 @@ class MILMethod(nn.Module):
         flips = torch.rand(B * dist.world_size(), generator=g) < 0.5
         return flips[dist.rank() * B:(dist.rank() + 1) * B].to(device)
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def _inputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(radar, image, gamma) of the batch, mirror-augmented (image+mask and azimuth together) if configured."""
         radar, image, gamma = batch["radar"], batch["image"], batch["gamma"]
         if self.mirror_aug:
             flip = self._flip_mask(radar.shape[0], radar.device)
             radar, image, gamma = (mirror({"r": radar, "i": image, "g": gamma}, flip)[k] for k in "rig")
+        return radar, image, gamma
+
+
+class MILMethod(PerBinMethod):
+    """MCL (default): paper Eq. 1 with per-bin radio projection and smooth-max pair scores (see module doc)."""
+
+    def __init__(self, cfg: Any):
+        super().__init__(cfg)
+        L = cfg.loss
+        self.tau_s, self.m = L.smooth_max_tau, L.momentum
+        self.radio_k, self.vision_k = copy.deepcopy(self.radio), copy.deepcopy(self.vision)
+        self.proj_r_k, self.proj_v_k = copy.deepcopy(self.proj_r), copy.deepcopy(self.proj_v)
+        for on, ema in self._pairs():
+            for p in ema.parameters():
+                p.requires_grad_(False)
+        K, D = L.queue_size, L.proj_dim
+        self.register_buffer("queue_v", F.normalize(torch.randn(K, D), dim=1))
+        self.register_buffer("queue_r", torch.zeros(K, D, 0))            # sized on first use (h*w unknown)
+        self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
+
+    def _pairs(self):
+        return [(self.radio, self.radio_k), (self.vision, self.vision_k), (self.proj_r, self.proj_r_k),
+                (self.proj_v, self.proj_v_k)]
+
+    @torch.no_grad()
+    def momentum_update(self) -> None:
+        """theta_bar <- m theta_bar + (1 - m) theta (backbones and projectors); BN running stats copied."""
+        ema_update(self._pairs(), self.m, copy_buffers=True)
+
+    def load_state_dict(self, state, strict: bool = True, assign: bool = False):
+        q = state.get("queue_r")
+        if q is not None and q.shape != self.queue_r.shape:
+            self.queue_r = torch.zeros_like(q)
+        return super().load_state_dict(state, strict=strict, assign=assign)
+
+    @torch.no_grad()
+    def enqueue(self, k_r: torch.Tensor, k_v: torch.Tensor) -> None:
+        """FIFO write of keys k_r [n, D, N_bins], k_v [n, D] at the pointer."""
+        fifo_enqueue(self.queue_r, self.queue_v, self.queue_ptr, k_r, k_v)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        radar, image, gamma = self._inputs(batch)
         with torch.no_grad():
             self.momentum_update()
             k_r = self.embed_radio(radar, ema=True)
@@ -183,4 +206,55 @@ class MILMethod(nn.Module):
         loss, l_vr, l_rv = mil_mcl_loss(q_r, q_v, k_r, k_v, self.queue_r.clone(), self.queue_v.clone(),
                                         hard_r, hard_v, self.tau, self.tau_s)
         self.enqueue(dist.gather(k_r), dist.gather(k_v))
+        return loss, {"loss_v2r": l_vr.detach(), "loss_r2v": l_rv.detach()}
+
+
+class MILSCLMethod(PerBinMethod):
+    """SCL (default ``scl``): Windsor et al. 2021 in the per-bin family. Same nets, masked vision and
+    mirror-consistent augmentation as ``mcl``, but the objective is in-batch symmetric InfoNCE (no EMA key nets,
+    no queue) whose pair score is the *hard* maximum over radio bins (``losses.mil_scl_loss``).
+
+    Each sample's mirrored twin (image+mask flipped, azimuth reversed) is one extra hard negative, as in ``mcl``:
+    without it the target's azimuth sidelobe stripe lets "any bin at the right range" win the max. Defaults
+    (issue 8, chosen on label-free proxies, docs/pretraining.md): the twins are embedded *with* gradient
+    (``loss.scl_twin_grad``), the twins of *all* in-batch pairs are negatives (``loss.scl_all_twins``: 2G columns,
+    the in-batch stand-in for ``mcl``'s queue), and the first ``loss.scl_smooth_steps`` steps score pairs by the
+    smooth max of ``mcl`` (tau_s = ``loss.smooth_max_tau``) before the hard max takes over; ``step`` is that
+    warm-up clock.
+    """
+
+    def __init__(self, cfg: Any):
+        super().__init__(cfg)
+        L = cfg.loss
+        self.twin_grad, self.smooth_steps, self.tau_s = L.scl_twin_grad, L.scl_smooth_steps, L.smooth_max_tau
+        self.all_twins = L.scl_all_twins and L.mirror_negatives
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))   # training steps seen (warm-up clock)
+
+    def load_state_dict(self, state, strict: bool = True, assign: bool = False):
+        if strict and not any(k.startswith("proj_r.") for k in state):
+            # runs made before issue 8 item 2 hold the raw-feature SCL under the same method name and config
+            raise StageChangedError("this checkpoint holds the raw-feature SCL, now called 'scl-paper'; re-run "
+                                    "pretraining for 'scl' (--force) or use --method scl-paper")
+        if strict and "step" not in state:
+            raise StageChangedError("this checkpoint holds the first per-bin SCL (hard max from step 0, twins without "
+                                    "gradient); re-run pretraining for 'scl' (--force)")
+        return super().load_state_dict(state, strict=strict, assign=assign)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        radar, image, gamma = self._inputs(batch)
+        hard_r = hard_v = None
+        if self.mirror_neg:
+            with torch.set_grad_enabled(self.twin_grad and torch.is_grad_enabled()):
+                hard_r = self.embed_radio(radar.flip(-1))
+                hard_v = self.embed_vision(image.flip(-1), gamma.flip(-1))
+        z_r = self.embed_radio(radar)                                     # [B, D, N]
+        z_v = self.embed_vision(image, gamma)                             # [B, D]
+        offset = dist.rank() * z_v.shape[0]
+        tau_s = self.tau_s if int(self.step) < self.smooth_steps else None
+        if self.training:
+            self.step += 1
+        if self.all_twins:
+            hard_r, hard_v = dist.gather_with_grad(hard_r), dist.gather_with_grad(hard_v)
+        loss, l_vr, l_rv = mil_scl_loss(z_v, dist.gather_with_grad(z_r), dist.gather_with_grad(z_v), z_r,
+                                        hard_r, hard_v, self.tau, offset, tau_s, self.all_twins)
         return loss, {"loss_v2r": l_vr.detach(), "loss_r2v": l_rv.detach()}

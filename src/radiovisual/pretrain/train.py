@@ -30,6 +30,25 @@ def _lr_at(step: int, total: int, tcfg: Any) -> float:
     return tcfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
 
 
+# Bumped when a method's objective changes under the same name and config, so a stored run of the old
+# objective is refused in one line (or replaced with --force) instead of being reused. scl 2: issue 8 per-bin SCL
+# with the smooth-max warm-up, twins with gradient and all in-batch twins as negatives.
+STAGE_VERSIONS = {"scl": 2}
+
+
+def stage_version(method: str) -> int:
+    return STAGE_VERSIONS.get(method, 1)
+
+
+def stage_config(cfg: PretrainConfig) -> dict[str, Any]:
+    """The config as keyed: the ``loss.scl_*`` knobs only for ``scl``, so adding them left the keys of stored
+    runs of the other methods unchanged (they do not read them)."""
+    d = to_dict(cfg)
+    if cfg.method != "scl":
+        d["loss"] = {k: v for k, v in d["loss"].items() if not k.startswith("scl_")}
+    return d
+
+
 def _data_fingerprint(ds: Any) -> str:
     fp = ds.attrs.get("config_fingerprint")
     return str(fp) if fp else fingerprint(ds.attrs.get("config", {}))
@@ -61,7 +80,8 @@ def run_pretrain(data: str | Path, method: str | None, out: str | Path, preset: 
     ds = open_dataset(data, labels=False)
     if "train" not in ds.splits:
         raise DatasetError(f"dataset {data} has no train split")
-    sd = StageDir(out, "pretrain", cfg, {"data": ds.fingerprint()}, force=force)
+    sd = StageDir(out, "pretrain", stage_config(cfg), {"data": ds.fingerprint()}, force=force,
+                  version=stage_version(cfg.method))
     if sd.done:
         return sd.path
     job = _prepare(cfg, ds, data)

@@ -14,7 +14,7 @@ from typing import Any
 
 DISPLAY = {"supervised": "Supervised", "pseudo": "Pseudo-supervised", "mcl": "MCL", "mcl+track": "MCL+track",
            "mcl-paper": "MCL (paper)",
-           "peak": "Peak", "scl": "SCL", "cl": "CL", "clip": "CLIP",
+           "peak": "Peak", "scl": "SCL", "scl-paper": "SCL (paper)", "cl": "CL", "clip": "CLIP",
            "cfar-genie": "CFAR (genie)", "cfar": "CFAR", "rodnet": "RODNet-style"}
 
 

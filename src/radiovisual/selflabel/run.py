@@ -133,9 +133,9 @@ def run_selflabel(run: Any, data: str | Path, split: str = "train", out: str | P
 
     ``run`` is a pretrain run directory, a ``pretrain.Backbones`` or a ``(radio, vision, cfg)`` tuple.
     ``cfg`` is a ``SelfLabelConfig``; without it, ``options`` (field=value) and ``overrides`` (dotted
-    ``key=value``) resolve one. A run of the per-bin MIL model (``mcl``) uses its trained similarity as
-    attention (``mil_readout``); other methods use the paper's conv2d read-out of raw backbone features
-    (``mcl-paper``, ``scl``, ``cl``, ``clip``). The store is a ``StageDir`` keyed by the config, the run
+    ``key=value``) resolve one. A run of a per-bin MIL model (``mcl``, ``scl``) uses its trained similarity
+    as attention (``mil_readout``); other methods use the paper's conv2d read-out of raw backbone features
+    (``mcl-paper``, ``scl-paper``, ``cl``, ``clip``). The store is a ``StageDir`` keyed by the config, the run
     and the dataset: reused when finished, refused in one line when made otherwise, unless ``force``.
     """
     if cfg is None:
