@@ -282,3 +282,15 @@ def test_export_carries_source_resolution_and_frame_period(tmp_path):
     assert back.attrs["radio"]["array"]["cols"] == 16 and "sidecar" in back.attrs["radio"]["resolution_source"]
     # the 16-element beam on CRUW's bins: 0.125 / (2/127) = 7.9 bins per cell (CRUW's own: 15.9)
     assert store_resolution(back).azimuth_bins_per_cell == pytest.approx(0.125 * 127 / 2, rel=1e-6)
+
+
+def test_export_skips_an_empty_split_and_refuses_all_empty(tmp_path):
+    from radiovisual.dataset.cruw_export import export_cruw
+    from radiovisual.dataset.toy import make_toy_dataset
+    from radiovisual.errors import DatasetError
+
+    src = make_toy_dataset(tmp_path / "toy.zarr", n_train=4, n_val=2, n_test=0)
+    summary = export_cruw(src, tmp_path / "ROD", progress=False)
+    assert summary["frames"] == 6
+    with pytest.raises(DatasetError, match="no samples"):
+        export_cruw(src, tmp_path / "ROD2", splits=("test",), progress=False)

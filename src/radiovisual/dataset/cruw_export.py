@@ -94,6 +94,8 @@ def export_cruw(data: str | Path, out: str | Path, splits: tuple[str, ...] | Non
     wh = None
     for split in splits:
         sv = ds.split(split)
+        if len(sv) == 0:   # nothing to write (a store may carry an empty test split)
+            continue
         seq, frm = sv.read("sequence"), sv.read("frame")
         polar = sv.read("target_polar").astype(np.float64)
         idx_all = range(len(sv))
