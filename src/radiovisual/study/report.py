@@ -122,7 +122,9 @@ def figure(name: str, rows: list[dict[str, Any]], path: Path) -> Path:
         dw = [r for r in rows if "D_W angle" in r]
         if dw:
             _bars(axs[1], dw, ("D_W angle",), "val angle D_W [deg²]")
-            axs[1].set_yscale("log")
+            vals = [v for v in (r.get("D_W angle") for r in dw) if isinstance(v, (int, float)) and np.isfinite(v) and v > 0]
+            if vals and max(vals) > 20 * min(vals):   # log only where the bars span orders of magnitude
+                axs[1].set_yscale("log")
         else:
             axs[1].axis("off")
     fig.suptitle(f"{TITLES[name][0]} ({TITLES[name][1]}-style)", fontsize=10)
