@@ -69,10 +69,13 @@ def test_mil_mcl_loss_matches_loop_reference_values_and_grads():
     assert loss2 < loss
 
 
-def _ref_scl(v, r, hard_r, hard_v, tau):
-    """Loop reference of the per-bin SCL loss: s_ij = max_n <v_i, r_{j,n}>, own mirrored twin as extra negative."""
-    def s(a, m):        # a [D], m [D, N]
-        return max(torch.dot(a, m[:, n]) for n in range(m.shape[1]))
+def _hard_max(a, m):     # a [D], m [D, N]: loop maximum over bins
+    return max(torch.dot(a, m[:, n]) for n in range(m.shape[1]))
+
+
+def _ref_scl(v, r, hard_r, hard_v, tau, s=_hard_max):
+    """Loop reference of the per-bin SCL loss: s_ij = s(v_i, r_j) (default max_n <v_i, r_{j,n}>), own mirrored twin
+    as extra negative."""
 
     B = v.shape[0]
     l_vr = l_rv = 0.0
@@ -114,17 +117,8 @@ def test_mil_scl_loss_smooth_warmup_matches_loop_and_tends_to_hard_max():
     def smax(a, m):     # a [D], m [D, N]: loop smooth max over bins
         return tau_s * torch.log(sum(torch.exp(torch.dot(a, m[:, n]) / tau_s) for n in range(m.shape[1])))
 
-    def ref_loss():
-        l_vr = l_rv = 0.0
-        for i in range(B):
-            den = sum(torch.exp(smax(v[i], r[j]) / tau) for j in range(B)) + torch.exp(smax(v[i], hard_r[i]) / tau)
-            l_vr = l_vr - torch.log(torch.exp(smax(v[i], r[i]) / tau) / den)
-            den = sum(torch.exp(smax(v[j], r[i]) / tau) for j in range(B)) + torch.exp(smax(hard_v[i], r[i]) / tau)
-            l_rv = l_rv - torch.log(torch.exp(smax(v[i], r[i]) / tau) / den)
-        return (l_vr / B + l_rv / B) / 2
-
     loss = mil_scl_loss(v, r, v, r, hard_r, hard_v, tau, tau_s=tau_s)[0]
-    ref = ref_loss()
+    ref = _ref_scl(v, r, hard_r, hard_v, tau, s=smax)
     assert torch.allclose(loss, ref, rtol=1e-10)
     ins = [v, r, hard_r, hard_v]
     grads = torch.autograd.grad(loss, ins)
