@@ -56,7 +56,7 @@ def ensure_dataset(cfg: BenchmarkConfig, data: Path, progress: bool) -> Path:
     return data
 
 
-def _selflabels(run: Path, data: Path, split: str, out: Path, cfg: Any, progress: bool, force: bool) -> Path:
+def selflabel_split(run: Path, data: Path, split: str, out: Path, cfg: Any, progress: bool, force: bool) -> Path:
     from ..selflabel import run_selflabel
 
     return run_selflabel(run, data, split=split, out=out, cfg=cfg, progress=progress, force=force)
@@ -103,7 +103,7 @@ def _dataset(cfg: BenchmarkConfig, out: Path, timer: Timer, progress: bool) -> P
     return data
 
 
-def _pretrain_and_label(cfg: BenchmarkConfig, m: str, s: int, data: Path, out: Path, timer: Timer,
+def pretrain_and_label(cfg: BenchmarkConfig, m: str, s: int, data: Path, out: Path, timer: Timer,
                         progress: bool, log: Callable[[str], None], force: bool = False
                         ) -> tuple[Path, dict[str, Path], str]:
     """Seed ``s`` of row ``m``: pretraining + train self-labels, re-pretrained (another seed) while the
@@ -119,7 +119,7 @@ def _pretrain_and_label(cfg: BenchmarkConfig, m: str, s: int, data: Path, out: P
             run = run_pretrain(data, base, out / "pretrain" / base / tag,
                                cfg=cfg.pretrain_for(m, seed + 1000 * attempt), progress=progress, force=force)
         with timer.stage(f"selflabel:{m}"):
-            paths = {"train": _selflabels(run, data, "train", out / "selflabels" / f"{m}-{tag}-train.zarr",
+            paths = {"train": selflabel_split(run, data, "train", out / "selflabels" / f"{m}-{tag}-train.zarr",
                                           sl_cfg, progress, force)}
         if proxies_ok(paths["train"], cfg.max_map_residual_rad):
             break
@@ -128,7 +128,7 @@ def _pretrain_and_label(cfg: BenchmarkConfig, m: str, s: int, data: Path, out: P
                                                     else "no retries left, keeping this run"))
     if s == 0:   # val self-labels feed only the report and the D_W scores, which use seed 0
         with timer.stage(f"selflabel:{m}"):
-            paths["val"] = _selflabels(run, data, "val", out / "selflabels" / f"{m}-{tag}-val.zarr", sl_cfg,
+            paths["val"] = selflabel_split(run, data, "val", out / "selflabels" / f"{m}-{tag}-val.zarr", sl_cfg,
                                        progress, force)
     return run, paths, tag
 
@@ -151,7 +151,7 @@ def _run_methods(cfg: BenchmarkConfig, data: Path, out: Path, val_radar: np.ndar
             continue
         preds[m], loc_runs[m] = [], []
         for s in range(cfg.seeds):
-            run, paths, tag = _pretrain_and_label(cfg, m, s, data, out, timer, progress, log, force)
+            run, paths, tag = pretrain_and_label(cfg, m, s, data, out, timer, progress, log, force)
             if s == 0:
                 selflabel_paths[m] = paths
                 pretrain_runs.setdefault(PRETRAIN_OF.get(m, m), run)

@@ -20,7 +20,7 @@ import numpy as np
 from ..config import from_dict, merge, parse_overrides, to_dict
 from ..dataset.format import open_dataset
 from ..pipeline.config import BenchmarkConfig
-from ..pipeline.run import Timer, _pretrain_and_label, _selflabels
+from ..pipeline.run import Timer, pretrain_and_label, selflabel_split
 from ..utils.stage import stage_key
 from .config import StudyConfig
 
@@ -69,10 +69,10 @@ def pretrain_point(ctx: Context, method: str, s: int, overrides: dict[str, Any],
     rule) and self-labels on train and val. Returns {"tree", "root", "tag", "run", "train", "val"}."""
     cfg = with_overrides(ctx.bench, overrides)
     root = point_root(ctx, name, overrides)
-    run, paths, tag = _pretrain_and_label(cfg, method, s, ctx.data, root, ctx.timer, ctx.progress, ctx.log,
+    run, paths, tag = pretrain_and_label(cfg, method, s, ctx.data, root, ctx.timer, ctx.progress, ctx.log,
                                           ctx.force)
     if "val" not in paths:   # the benchmark labels val for seed 0 only; a study scores every seed
-        paths["val"] = _selflabels(run, ctx.data, "val", root / "selflabels" / f"{method}-{tag}-val.zarr",
+        paths["val"] = selflabel_split(run, ctx.data, "val", root / "selflabels" / f"{method}-{tag}-val.zarr",
                                    cfg.selflabel_for(method, cfg.seed + s), ctx.progress, ctx.force)
     return {"tree": cfg, "root": root, "tag": tag, "run": run, **paths}
 
