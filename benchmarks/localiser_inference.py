@@ -59,7 +59,8 @@ def main() -> None:
         from radiovisual.utils.io import load_checkpoint
 
         ck = load_checkpoint(Path(run) / "model.pt")
-        eager = Localiser(ck["width"])
+        # the grid-resolved stem the run trained with (CRUW: (1, 4)); older runs: the native (1, 1)
+        eager = Localiser(ck["width"], stem=tuple(ck.get("stem", (1, 1))))
         eager.load_state_dict(ck["state_dict"])
         eager.eval()
         x = torch.from_numpy(radar)[:, None]
@@ -72,6 +73,7 @@ def main() -> None:
     best = min(times)
     res = {"benchmark": "localiser_inference", "heatmap_hw": [R, A], "n": args.n, "batch": args.batch,
            "threads": args.threads, "preset": args.preset, "width": int(ck["width"]),
+           "stem": list(ck.get("stem", (1, 1))),
            "heatmaps_per_s": args.n / best, "heatmaps_per_s_median": args.n / float(np.median(times)),
            "eager_heatmaps_per_s": args.n / t_eager, "fused_torchscript": fused, "goal_heatmaps_per_s": 2000,
            "meets_goal": args.n / best >= 2000, "cpu": platform.processor() or platform.machine(),

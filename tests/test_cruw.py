@@ -294,3 +294,27 @@ def test_export_skips_an_empty_split_and_refuses_all_empty(tmp_path):
     assert summary["frames"] == 6
     with pytest.raises(DatasetError, match="no samples"):
         export_cruw(src, tmp_path / "ROD2", splits=("test",), progress=False)
+
+
+@pytest.mark.parametrize("method", ["mcl", "mcl-paper"])
+def test_pretraining_radio_stem_on_the_cruw_grid(store, tmp_path, method):
+    """MCL on an imported store: the radio backbone's first conv resolves to CRUW's (1, 4) stem, the feature
+    stride follows (4, 16), and both read-outs (per-bin MIL, the paper's conv2d with the vision backbone's own
+    mask grid) self-label inside the grid."""
+    import json
+
+    from radiovisual.pretrain import load_backbones, run_pretrain
+    from radiovisual.selflabel import load_labels, run_selflabel
+
+    ov = ["train.batch_size=2", "loss.queue_size=2", "train.epochs=1"]
+    run = run_pretrain(store, method, tmp_path / "pre", preset="smoke", overrides=ov, progress=False)
+    cfg = json.loads((run / "config.json").read_text())["config"]["backbone"]
+    assert (cfg["radio_stem_range"], cfg["radio_stem_azimuth"]) == (1, 4)
+    bb = load_backbones(run)
+    assert bb.stride == (4.0, 16.0) and bb.radio.net[0][0].kernel_size == (3, 9) and bb.vision.stride == (4, 4)
+    labels = load_labels(run_selflabel(run, store, "val", tmp_path / "sl.zarr", progress=False))
+    ds = open_dataset(store, labels=False)
+    rb, ab = ds.range_bins_m, ds.azimuth_bins_rad
+    assert labels.shape == (len(ds.split("val")), 2) and np.all(np.isfinite(labels))
+    assert np.all((labels[:, 0] >= rb[0] - 1e-6) & (labels[:, 0] <= rb[-1] + 1e-6))
+    assert np.all((labels[:, 1] >= ab[0] - 1e-6) & (labels[:, 1] <= ab[-1] + 1e-6))

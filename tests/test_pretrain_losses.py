@@ -177,3 +177,53 @@ def test_backbones_same_channels_and_geometry(hw):
     assert fr.shape[1] == fv.shape[1] == cfg.backbone.channels
     assert tuple(fr.shape[2:]) == geo["out_hw"] and feature_stride(radio, hw) == (4, 4)
     assert tuple(fv.shape[2:]) == feature_geometry(vision, (24, 40))["out_hw"] == (6, 10)
+
+
+def test_radio_stem_follows_the_grid_native_key_unchanged():
+    """Issue 13: the radio backbone's first conv spans the same resolution cells on every grid. On ours it is
+    the plain 3x3 stride-2 conv (same weights from the same seed, same stage key); on CRUW's (15.9 azimuth bins
+    per beam) it is kernel (3, 9), stride (2, 8) and the feature stride follows."""
+    from dataclasses import replace
+
+    from radiovisual.dataset import cruw
+    from radiovisual.dataset.resolution import grid_resolution
+    from radiovisual.errors import ConfigError
+    from radiovisual.pretrain.backbones import build_backbones, feature_geometry
+    from radiovisual.pretrain.config import BackboneConfig
+    from radiovisual.pretrain.train import stage_config
+
+    ours = {"range_resolution_m": 0.1874, "array": {"cols": 16, "spacing_wavelengths": 0.5}}
+    quick = grid_resolution({"radio": ours},
+                            2.0 + 0.1874 * np.arange(128), np.deg2rad(np.linspace(-60, 60, 64)))
+    crw = grid_resolution({"radio": {"range_resolution_m": cruw.RANGE_RESOLUTION_M,
+                                     "array": {"cols": 8, "spacing_wavelengths": 0.5}}},
+                          cruw.range_grid_m(), cruw.azimuth_grid_rad())
+    cfg = resolve_pretrain_config("mcl", "smoke")
+    assert cfg.backbone.for_grid(quick).radio_stem() == (1, 1)
+    assert cfg.backbone.for_grid(crw).radio_stem() == (1, 4)
+    assert replace(cfg.backbone, radio_stem_azimuth=2).for_grid(crw).radio_stem() == (1, 2)   # explicit kept
+    with pytest.raises(ConfigError):
+        BackboneConfig(radio_stem_range=0).validate()
+    # native: the stage key is the one stored runs were made with (no radio_stem_* keys), weights identical
+    native = replace(cfg, backbone=cfg.backbone.for_grid(quick))
+    assert not any(k.startswith("radio_stem") for k in stage_config(native)["backbone"])
+    wide = replace(cfg, backbone=cfg.backbone.for_grid(crw))
+    assert stage_config(wide)["backbone"]["radio_stem_azimuth"] == 4
+    torch.manual_seed(0)
+    a, _ = build_backbones(native.backbone)
+    torch.manual_seed(0)
+    b, _ = build_backbones(cfg.backbone)            # unresolved "auto" (old checkpoints) = native
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert a.net[0][0].kernel_size == (3, 3) and a.net[0][0].stride == (2, 2)
+    # CRUW: first conv kernel (3, 9), stride (2, 8), pad (1, 4): output column j centred on input bin 8 j
+    radio, vision = build_backbones(wide.backbone)
+    conv = radio.net[0][0]
+    assert conv.kernel_size == (3, 9) and conv.stride == (2, 8) and conv.padding == (1, 4)
+    x = torch.randn(1, conv.in_channels, 128, 128)
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.weight[:, 0, 1, 4] = 1.0
+        torch.testing.assert_close(conv(x)[0, 0], x[0, 0, ::2, ::8])
+    geo = feature_geometry(radio, (128, 128))
+    assert geo["stride"] == (4, 16) and geo["offset"] == (0.0, 0.0) and vision.stride == (4, 4)
+    assert tuple(radio(torch.zeros(2, 1, 128, 128)).shape[2:]) == geo["out_hw"] == (32, 8)

@@ -26,6 +26,8 @@ import numpy as np
 # Stores that state neither: one range bin per cell (an unpadded FFT) and 4 azimuth bins per beam
 # (the sampling of our synthetic grids, 3.7-3.8 bins per cell for the smoke and quick presets).
 ASSUMED_BINS_PER_CELL = (1.0, 4.0)
+# Bins per cell the radar networks' first conv is designed for (a 3x3 stride-2 stem on our synthetic grids).
+DESIGN_BINS_PER_CELL = (1.0, 4.0)
 
 
 @dataclass(frozen=True)
@@ -79,3 +81,11 @@ def grid_resolution(attrs: Mapping[str, Any], range_bins_m: np.ndarray,
 def store_resolution(ds: Any) -> GridResolution:
     """``grid_resolution`` of an open ``Dataset``."""
     return grid_resolution(ds.attrs, ds.range_bins_m, ds.azimuth_bins_rad)
+
+
+def stem_steps(grid: GridResolution, design: tuple[float, float] = DESIGN_BINS_PER_CELL) -> tuple[int, int]:
+    """(range, azimuth) bins per stride-2 step of a radar net's first conv: max(1, round(bins per cell /
+    design)), so the stem spans the same number of resolution cells on every grid. Quick: (1, 1);
+    CRUW (15.9 azimuth bins per beam): (1, 4)."""
+    per = (grid.range_bins_per_cell, grid.azimuth_bins_per_cell)
+    return tuple(max(1, int(math.floor(p / d + 0.5))) for p, d in zip(per, design))  # type: ignore[return-value]

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from typing import Any
 
 from ..config import resolve
-from ..dataset.resolution import GridResolution
+from ..dataset.resolution import GridResolution, stem_steps
 from ..errors import ConfigError
 
 
@@ -53,12 +52,8 @@ class LocaliserConfig:
 
     def for_grid(self, grid: GridResolution) -> "LocaliserConfig":
         """This config with "auto" stems resolved on ``grid`` (explicit stems are kept)."""
-        out = {}
-        if self.stem_range == "auto":
-            out["stem_range"] = max(1, int(math.floor(grid.range_bins_per_cell / self.design_range_bins + 0.5)))
-        if self.stem_azimuth == "auto":
-            out["stem_azimuth"] = max(1, int(math.floor(grid.azimuth_bins_per_cell / self.design_azimuth_bins
-                                                        + 0.5)))
+        sr, sa = stem_steps(grid, (self.design_range_bins, self.design_azimuth_bins))
+        out = {k: v for k, v in (("stem_range", sr), ("stem_azimuth", sa)) if getattr(self, k) == "auto"}
         return replace(self, **out) if out else self
 
 

@@ -15,6 +15,9 @@ Design choices (why):
 Geometry: every stride-2 layer is a 3x3 conv with padding 1, whose output bin i is
 centred on input index 2*i. Hence with ``s = 2**len(widths)``, feature bin (i, j) is
 centred on input pixel/bin (s*i, s*j) (centre offset 0), and h = ceil(H/s), w = ceil(W/s).
+The radio backbone's first conv may take ``stem`` = (sy, sx) bins per step instead (kernel 2s+1,
+stride 2s, padding s; ``BackboneConfig.radio_stem``): a grid that samples the beam finer (CRUW) gets
+the same feature bins per resolution cell. The stride is then (s*sy, s*sx), the offset still 0.
 Map a feature bin back with ``input = stride * bin + offset`` (see ``feature_geometry``).
 """
 
@@ -27,17 +30,23 @@ import torch
 from torch import nn
 
 
-def _block(cin: int, cout: int, stride: int, groups: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
+def _block(cin: int, cout: int, stride: int, groups: int, steps: tuple[int, int] = (1, 1)) -> nn.Sequential:
+    """conv -> GroupNorm -> ReLU. ``steps`` (sy, sx) widens a stride-2 conv to kernel 2s+1, stride 2s,
+    padding s per axis: output bin i is still centred on input 2*s*i (the geometry below holds)."""
+    k = tuple(2 * s + 1 for s in steps)
+    st = tuple(stride * s for s in steps)
+    return nn.Sequential(nn.Conv2d(cin, cout, k, stride=st, padding=tuple(steps), bias=False),
                          nn.GroupNorm(min(groups, cout), cout), nn.ReLU(inplace=True))
 
 
 class SpatialBackbone(nn.Module):
-    """[B, in_channels, H, W] -> [B, channels, ceil(H/s), ceil(W/s)], s = 2**len(widths)."""
+    """[B, in_channels, H, W] -> [B, channels, ceil(H/sy), ceil(W/sx)], s = 2**len(widths) * stem."""
 
     def __init__(self, in_channels: int, channels: int = 32, widths: tuple[int, ...] = (16, 32),
-                 blocks: int = 1, coord_channels: bool = True, groups: int = 8, coord_freqs: int = 0):
+                 blocks: int = 1, coord_channels: bool = True, groups: int = 8, coord_freqs: int = 0,
+                 stem: tuple[int, int] = (1, 1)):
         super().__init__()
+        self.stem = (int(stem[0]), int(stem[1]))   # bins per stride-2 step of the first conv (grid rule)
         self.coord_freqs = coord_freqs if coord_channels else 0
         self.in_channels = in_channels
         self.channels = channels
@@ -45,8 +54,8 @@ class SpatialBackbone(nn.Module):
         self.n_down = len(widths)
         layers: list[nn.Module] = []
         c = in_channels + ((2 + 4 * self.coord_freqs) if coord_channels else 0)
-        for w in widths:
-            layers.append(_block(c, w, 2, groups))
+        for i, w in enumerate(widths):
+            layers.append(_block(c, w, 2, groups, self.stem if i == 0 else (1, 1)))
             c = w
         for _ in range(blocks):
             layers.append(_block(c, c, 1, groups))
@@ -56,7 +65,7 @@ class SpatialBackbone(nn.Module):
     @property
     def stride(self) -> tuple[int, int]:
         s = 2 ** self.n_down
-        return (s, s)
+        return (s * self.stem[0], s * self.stem[1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
@@ -74,10 +83,11 @@ class SpatialBackbone(nn.Module):
 
 
 def build_backbones(bcfg: Any) -> tuple[SpatialBackbone, SpatialBackbone]:
-    """(radio f_theta_r: 1 channel, vision f_theta_v: 3 channels) from a ``BackboneConfig``."""
+    """(radio f_theta_r: 1 channel, vision f_theta_v: 3 channels) from a ``BackboneConfig``; only the radio
+    one gets the grid's stem (``BackboneConfig.radio_stem``)."""
     kw = dict(channels=bcfg.channels, widths=tuple(bcfg.widths), blocks=bcfg.blocks,
               coord_channels=bcfg.coord_channels, groups=bcfg.groups, coord_freqs=bcfg.coord_freqs)
-    return SpatialBackbone(1, **kw), SpatialBackbone(3, **kw)
+    return SpatialBackbone(1, stem=bcfg.radio_stem(), **kw), SpatialBackbone(3, **kw)
 
 
 def feature_geometry(backbone: SpatialBackbone, input_hw: tuple[int, int]) -> dict[str, tuple]:

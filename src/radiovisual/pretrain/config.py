@@ -6,10 +6,11 @@ config (method and seed included) is written to ``RUN/config.json`` and every ch
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..config import resolve
+from ..dataset.resolution import GridResolution, stem_steps
 from ..errors import ConfigError
 
 METHODS = ("mcl", "mcl-paper", "scl", "scl-paper", "cl", "clip")
@@ -27,13 +28,36 @@ class BackboneConfig:
     coord_channels: bool = True         # append normalised (row, col) inputs so features know "where"
     coord_freqs: int = 0                # + sin/cos(pi 2^k row|col), k < coord_freqs (Fourier position features)
     groups: int = 8                     # GroupNorm groups (per-sample norm: no BN cross-rank coupling)
+    # The RADIO backbone's first conv spans radio_stem_* bins per stride-2 step (kernel 2s+1, stride 2s), so one
+    # feature bin covers the same resolution cells on every grid ("auto": ``dataset.resolution.stem_steps`` of
+    # the store, resolved before the stage is keyed). Quick resolves to 1, 1 (the plain 3x3 stride-2 conv);
+    # CRUW to 1, 4 (15.9 azimuth bins per beam). The vision backbone is not affected.
+    radio_stem_range: int | str = "auto"
+    radio_stem_azimuth: int | str = "auto"
 
     def validate(self) -> None:
         if self.channels < 2 or not self.widths or min(self.widths) < 1 or self.blocks < 0:
             raise ConfigError("backbone.channels must be >= 2, backbone.widths non-empty and >= 1, blocks >= 0")
+        for k in ("radio_stem_range", "radio_stem_azimuth"):
+            v = getattr(self, k)
+            if isinstance(v, bool) or (isinstance(v, str) and v != "auto") or (not isinstance(v, str) and v < 1):
+                raise ConfigError(f"backbone.{k} must be 'auto' or an integer >= 1, got {v!r}")
         for w in self.widths:
             if w % self.groups:
                 raise ConfigError(f"backbone.widths ({w}) must be divisible by backbone.groups ({self.groups})")
+
+
+    def radio_stem(self) -> tuple[int, int]:
+        """Integer stem steps; an unresolved "auto" means the native (1, 1): checkpoints from before the grid
+        rule, and backbones built without a store (tests), have the plain 3x3 stride-2 first conv."""
+        sr, sa = (1 if v == "auto" else int(v) for v in (self.radio_stem_range, self.radio_stem_azimuth))
+        return sr, sa
+
+    def for_grid(self, grid: GridResolution) -> "BackboneConfig":
+        """This config with "auto" radio stems resolved on ``grid``."""
+        sr, sa = stem_steps(grid)
+        out = {k: v for k, v in (("radio_stem_range", sr), ("radio_stem_azimuth", sa)) if getattr(self, k) == "auto"}
+        return replace(self, **out) if out else self
 
 
 @dataclass(frozen=True)

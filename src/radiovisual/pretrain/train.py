@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ..config import fingerprint, from_dict, to_dict
+from ..dataset.resolution import store_resolution
 from ..errors import ConfigError, DatasetError, RadiovisualError
 from ..utils.io import load_checkpoint, save_checkpoint, write_json, write_text
 from ..utils.stage import StageDir, is_done
@@ -46,6 +47,9 @@ def stage_config(cfg: PretrainConfig) -> dict[str, Any]:
     d = to_dict(cfg)
     if cfg.method != "scl":
         d["loss"] = {k: v for k, v in d["loss"].items() if not k.startswith("scl_")}
+    if cfg.backbone.radio_stem() == (1, 1):
+        # the native stem is the network stored runs were trained with: their keys stay valid (issue 13)
+        d["backbone"] = {k: v for k, v in d["backbone"].items() if not k.startswith("radio_stem_")}
     return d
 
 
@@ -80,6 +84,8 @@ def run_pretrain(data: str | Path, method: str | None, out: str | Path, preset: 
     ds = open_dataset(data, labels=False)
     if "train" not in ds.splits:
         raise DatasetError(f"dataset {data} has no train split")
+    # "auto" radio stems -> integers for this store's grid, before keying (config.json records them)
+    cfg = replace(cfg, backbone=cfg.backbone.for_grid(store_resolution(ds)))
     sd = StageDir(out, "pretrain", stage_config(cfg), {"data": ds.fingerprint()}, force=force,
                   version=stage_version(cfg.method))
     if sd.done:

@@ -244,6 +244,15 @@ def _mil_store(model: Any, ds: Any, sv: Any, cfg: Any, config: dict[str, Any],
     return arrays, attrs
 
 
+def _vision_stride(vision: Any, radio_stride: Any) -> tuple[int, int] | None:
+    """The vision backbone's own stride for its mask grid (the radio stride differs on grids with a wider
+    radio stem, issue 13); None for hand-built backbones that state no geometry."""
+    if radio_stride is None:
+        return None
+    s = getattr(vision, "stride", radio_stride)
+    return (int(s[0]), int(s[1]))
+
+
 def _paper_store(ro: _Readout, ds: Any, sv: Any, cfg: Any,
                  config: dict[str, Any], progress: bool) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The paper's read-out (Eq. 2 conv2d of raw masked-vision features over raw radio features)."""
@@ -261,7 +270,7 @@ def _paper_store(ro: _Readout, ds: Any, sv: Any, cfg: Any,
 
     def step(sl, radar_np, r_t, i_t, m_t, mask_np):
         res = selflabel_batch(ro.radio, ro.vision, r_t, i_t, m_t, normalize=cfg.normalize,
-                              vision_stride=None if stride is None else (int(stride[0]), int(stride[1])))
+                              vision_stride=_vision_stride(ro.vision, stride))
         feat_hw[0] = res["feat_hw"]
         att_all.append(res["att"])
         # radar power (dB above the sample median) pooled onto the feature grid: input data, not labels

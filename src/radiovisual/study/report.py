@@ -84,6 +84,13 @@ def _bars(ax: Any, rows: list[dict[str, Any]], keys: tuple[str, ...], ylabel: st
     ax.legend(fontsize=8)
 
 
+def _log_if_wide(ax: Any, rows: list[dict[str, Any]], key: str) -> None:
+    """Log y only where the values span orders of magnitude (> 20x): a 10 % spread stays readable."""
+    vals = [v for v in (r.get(key) for r in rows) if isinstance(v, (int, float)) and np.isfinite(v) and v > 0]
+    if vals and max(vals) > 20 * min(vals):
+        ax.set_yscale("log")
+
+
 def _plain_ticks(ax: Any) -> None:
     """Log axes labelled 0.3, 1, 3 rather than 3x10^-1 (the paper's figures read in plain metres / %)."""
     from matplotlib.ticker import FuncFormatter
@@ -106,14 +113,17 @@ def figure(name: str, rows: list[dict[str, Any]], path: Path) -> Path:
             _plain_ticks(ax)
             ax.set_xlabel("% of train labels")
     elif name == "mask-offset":
-        fig, ax = plt.subplots(figsize=(5, 3.4))
-        _lines(ax, rows, "D_W angle", "val angle D_W [deg²]")
-        ax.set_xlabel("target mask offset [px] (− erode, + dilate)")
+        fig, axs = plt.subplots(1, 2, figsize=(9, 3.4))
+        for ax, k, unit in zip(axs, ("D_W angle", "D_W range"), ("deg²", "m²")):
+            _lines(ax, rows, k, f"val {k} [{unit}]")
+            _log_if_wide(ax, rows, k)
+            ax.set_xlabel("target mask offset [px] (− erode, + dilate)")
     elif name == "dimensionality":
         fig, axs = plt.subplots(1, 2, figsize=(9, 3.4))
         for ax, k, unit in zip(axs, ("D_W range", "D_W angle"), ("m²", "deg²")):
             _lines(ax, rows, k, f"val {k} [{unit}]")
             ax.set_xscale("log", base=2)
+            _log_if_wide(ax, rows, k)
             _plain_ticks(ax)
             ax.set_xlabel("C (features per spatial bin)")
     else:
@@ -122,9 +132,7 @@ def figure(name: str, rows: list[dict[str, Any]], path: Path) -> Path:
         dw = [r for r in rows if "D_W angle" in r]
         if dw:
             _bars(axs[1], dw, ("D_W angle",), "val angle D_W [deg²]")
-            vals = [v for v in (r.get("D_W angle") for r in dw) if isinstance(v, (int, float)) and np.isfinite(v) and v > 0]
-            if vals and max(vals) > 20 * min(vals):   # log only where the bars span orders of magnitude
-                axs[1].set_yscale("log")
+            _log_if_wide(axs[1], dw, "D_W angle")
         else:
             axs[1].axis("off")
     fig.suptitle(f"{TITLES[name][0]} ({TITLES[name][1]}-style)", fontsize=10)
