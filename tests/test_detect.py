@@ -57,7 +57,7 @@ def test_predict_store_shapes_and_pred_mask_source(det, toy, tmp_path):
     from radiovisual.dataset.format import open_dataset
     from radiovisual.detect import predict_detector, read_pred_masks
     from radiovisual.pretrain.config import LossConfig
-    from radiovisual.pretrain.data import check_split, read_masks, usable_indices
+    from radiovisual.pretrain.data import bbox_to_mask, check_split, read_masks, usable_indices
 
     out = predict_detector(det, toy, tmp_path / "masks.zarr", progress=False)
     g = zarr.open_group(str(out), mode="r")
@@ -78,6 +78,16 @@ def test_predict_store_shapes_and_pred_mask_source(det, toy, tmp_path):
     np.testing.assert_array_equal(m, read_pred_masks(out, "train", slice(2, 7)))
     np.testing.assert_array_equal(read_masks(tr, np.array([1, 4]), src, (32, 48)), g["train"]["mask"][[1, 4]])
     assert len(usable_indices(tr, src, 0, (32, 48))) == int(np.asarray(g["train"]["mask"]).any((1, 2)).sum())
+    # "pred-bbox:" fills the predicted boxes (the paper's Yolo-box rows): the box covers the predicted mask,
+    # and a sample without a detection (NaN box) has an empty mask, as with the "pred:" masks
+    box_src = f"pred-bbox:{out}"
+    LossConfig(mask_source=box_src).validate()
+    assert check_split(tr, True, box_src) == info
+    mb = read_masks(tr, np.arange(len(tr)), box_src, (32, 48))
+    mp = read_masks(tr, np.arange(len(tr)), src, (32, 48))
+    assert mb.shape == mp.shape and not np.any(mp & ~mb)
+    np.testing.assert_array_equal(mb.any((1, 2)), np.isfinite(np.asarray(g["train"]["bbox"])).all(1))
+    np.testing.assert_array_equal(mb, bbox_to_mask(np.asarray(g["train"]["bbox"]), 32, 48))
     # a second predict of the same detector on the same data is reused; another path is refused
     assert predict_detector(det, toy, out, progress=False) == out
     (tmp_path / "other").mkdir()
@@ -120,6 +130,8 @@ def test_cli_bad_input_one_line(det, toy, tmp_path, capsys):
         from radiovisual.pretrain.config import LossConfig
 
         LossConfig(mask_source="pred:").validate()
+    with pytest.raises(ConfigError):
+        LossConfig(mask_source="pred-bbox:").validate()
 
 
 def test_metrics_by_hand():

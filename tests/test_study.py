@@ -90,9 +90,12 @@ def test_dimensionality(shared):
 
 
 def test_detector_masks(shared):
-    sets = ["study.detector_methods=[mcl]", "study.detector_sets=[epochs=6,width=8,depth=2,lr=5e-3]"]
+    sets = ["study.detector_methods=[mcl]", "study.detector_sets=[epochs=6,width=8,depth=2,lr=5e-3]",
+            "study.detector_boxes=true"]
     entry, lines = _run(shared, "detector-masks", sets)
-    assert {r["series"] for r in entry["summary"]} == {"mcl", "mcl (detector masks)"}
+    assert {r["series"] for r in entry["summary"]} == {"mcl", "mcl (detector masks)", "mcl (detector boxes)"}
+    b = next(p for p in entry["points"] if p["series"] == "mcl (detector boxes)")
+    assert b["overrides"]["pretrain.loss.mask_source"].startswith("pred-bbox:")
     det = entry["extra"]["detector_val"]
     assert 0 <= det["map50"] <= 1 and 0 <= det["mask_iou_mean"] <= 1 and 0 <= det["wrong_object_rate"] <= 1
     p = next(p for p in entry["points"] if p["series"] == "mcl (detector masks)")

@@ -1,4 +1,5 @@
-"""Reading a detector masks store (``mask_source = "pred:PATH"``) the way pretraining reads masks.
+"""Reading a detector masks store (``mask_source = "pred:PATH"`` masks, ``"pred-bbox:PATH"`` filled boxes) the
+way pretraining reads masks.
 
 A masks store is what ``radiovisual detect predict`` writes: a zarr v3 group with attrs
 ``source = "detector"`` and ``complete = true`` and, per split, ``mask`` bool [N, H, W],
@@ -16,6 +17,15 @@ from ..errors import DatasetError
 
 MASKS_VERSION = 1
 PRED_PREFIX = "pred:"
+PRED_BOX_PREFIX = "pred-bbox:"   # the detector's boxes, filled: the paper's Tab. 6 / Tab. 7 ^Y rows (Yolo boxes)
+
+
+def pred_store(mask_source: str) -> str | None:
+    """PATH of a ``pred:PATH`` / ``pred-bbox:PATH`` mask source, else None."""
+    for pre in (PRED_PREFIX, PRED_BOX_PREFIX):
+        if mask_source.startswith(pre) and len(mask_source) > len(pre):
+            return mask_source[len(pre):]
+    return None
 
 _cache: dict[str, tuple[float, Any]] = {}
 
@@ -69,3 +79,13 @@ def read_pred_masks(path: str | Path, split: str, idx: Any = slice(None)) -> np.
                           dtype=bool)
     except (IndexError, ValueError) as e:
         raise DatasetError(f"masks store {path}: cannot read split '{split}' at {idx!r}: {e}") from None
+
+
+def read_pred_boxes(path: str | Path, split: str, idx: Any = slice(None)) -> np.ndarray:
+    """float [n, 4] predicted target boxes (x0, y0, x1, y1 inclusive px; NaN = no detection) at ``idx``."""
+    arr = _split_group(path, split)["bbox"]
+    try:
+        return np.asarray(arr[idx] if not isinstance(idx, np.ndarray) else arr.get_orthogonal_selection(idx),
+                          dtype=np.float64)
+    except (IndexError, ValueError) as e:
+        raise DatasetError(f"masks store {path}: cannot read split '{split}' boxes at {idx!r}: {e}") from None

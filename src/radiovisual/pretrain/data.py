@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..detect.masks import check_pred_masks, read_pred_masks
+from ..detect.masks import PRED_BOX_PREFIX, check_pred_masks, pred_store, read_pred_boxes, read_pred_masks
 from ..errors import DatasetError
 
 RADAR_SCALE_DB = 10.0
@@ -80,7 +80,7 @@ def to_batch(radar: np.ndarray, image: np.ndarray, mask: np.ndarray | None, pad_
 
 def check_split(split: Any, masked: bool, mask_source: str) -> dict[str, Any]:
     """Validate shapes of a train SplitView; return {n, radar_shape, image_shape}."""
-    pred = masked and mask_source.startswith("pred:")   # detector masks store (radiovisual.detect)
+    pred = masked and pred_store(mask_source) is not None   # detector masks store (radiovisual.detect)
     for name in ("radar", "image") + ((mask_source,) if masked and not pred else ()):
         if name not in split:
             raise DatasetError(f"split '{split.name}' has no '{name}' array, needed for this method")
@@ -89,7 +89,7 @@ def check_split(split: Any, masked: bool, mask_source: str) -> dict[str, Any]:
     if len(rs) != 3 or len(ims) != 4 or ims[-1] != 3 or ims[0] != n:
         raise DatasetError(f"mismatched shapes: radar {rs} (want [N,R,A]), image {ims} (want [N,H,W,3])")
     if pred:
-        check_pred_masks(mask_source[len("pred:"):], split.name, (n,) + tuple(ims[1:3]))
+        check_pred_masks(pred_store(mask_source), split.name, (n,) + tuple(ims[1:3]))
     elif masked:
         ms = split.shape(mask_source)
         want = (n,) + tuple(ims[1:3]) if mask_source == "mask" else (n, 4)
@@ -101,8 +101,11 @@ def check_split(split: Any, masked: bool, mask_source: str) -> dict[str, Any]:
 def read_masks(split: Any, idx: Any, mask_source: str, hw: tuple[int, int]) -> np.ndarray:
     if mask_source == "mask":
         return split.read("mask", idx)
-    if mask_source.startswith("pred:"):   # "pred:PATH": masks predicted by `radiovisual detect predict`
-        return read_pred_masks(mask_source[len("pred:"):], split.name, idx)
+    path = pred_store(mask_source)   # "pred:PATH" / "pred-bbox:PATH": a `radiovisual detect predict` store
+    if path is not None and mask_source.startswith(PRED_BOX_PREFIX):
+        return bbox_to_mask(read_pred_boxes(path, split.name, idx), *hw)
+    if path is not None:
+        return read_pred_masks(path, split.name, idx)
     return bbox_to_mask(split.read("bbox", idx), *hw)
 
 

@@ -39,6 +39,9 @@ class StudyConfig:
     detector_methods: tuple[str, ...] = ("mcl", "scl")
     detector: str = ""
     detector_sets: tuple[str, ...] = ()   # `detect train --set` overrides of the trained detector (key=value)
+    # + rows pretrained on the detector's BOXES, filled (``loss.mask_source=pred-bbox:``): the paper's Tab. 6/7 ^Y
+    # rows used Yolo v5 boxes, so this is the like-for-like comparison; off at quick (two more pretrainings)
+    detector_boxes: bool = False
     # > 0: pretrain.train.epochs of the SWEPT pretrainings (mask-offset, dimensionality), so six offsets fit
     # the quick budget; the swept points then all share it (the zero-offset point included)
     sweep_epochs: int = 0
@@ -62,9 +65,12 @@ class StudyConfig:
 STUDY_PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {"fractions": [0.3, 1.0], "min_subset": 4, "min_steps": 0, "offsets": [-1, 0, 1],
               "channels": [8, 16], "proj_scale": 2},
-    "quick": {"sweep_epochs": 10, "offsets": [-4, -2, 0, 2, 4, 6], "channels": [16, 32, 64]},
+    # quick sweeps pretrain 20 epochs: at 10 the MCL training loss was 4.99 (5.44 at the start, 3.0 at 30 epochs),
+    # so the swept models had barely begun to learn (label-free: the loss curves, docs/studies.md)
+    "quick": {"sweep_epochs": 20, "offsets": [-4, -2, 0, 2, 4, 6], "channels": [16, 32, 64]},
     "paper": {"fractions": [0.01, 0.03, 0.1, 0.3, 1.0], "min_steps": 2000, "channels": [128, 256, 512, 1024],
-              "backbone_methods": ["mcl", "scl", "cl", "clip"], "offsets": [-4, -2, 0, 2, 4, 6]},
+              "backbone_methods": ["mcl", "scl", "cl", "clip"], "offsets": [-4, -2, 0, 2, 4, 6],
+              "detector_boxes": True},
 }
 
 

@@ -84,9 +84,10 @@ def _bars(ax: Any, rows: list[dict[str, Any]], keys: tuple[str, ...], ylabel: st
     ax.legend(fontsize=8)
 
 
-def _log_if_wide(ax: Any, rows: list[dict[str, Any]], key: str) -> None:
+def _log_if_wide(ax: Any, rows: list[dict[str, Any]], *keys: str) -> None:
     """Log y only where the values span orders of magnitude (> 20x): a 10 % spread stays readable."""
-    vals = [v for v in (r.get(key) for r in rows) if isinstance(v, (int, float)) and np.isfinite(v) and v > 0]
+    vals = [v for k in keys for v in (r.get(k) for r in rows) if isinstance(v, (int, float)) and np.isfinite(v)
+            and v > 0]
     if vals and max(vals) > 20 * min(vals):
         ax.set_yscale("log")
 
@@ -129,6 +130,7 @@ def figure(name: str, rows: list[dict[str, Any]], path: Path) -> Path:
     else:
         fig, axs = plt.subplots(1, 2, figsize=(9, 3.4))
         _bars(axs[0], rows, ("p50", "p90"), "localisation error [m]")
+        _log_if_wide(axs[0], rows, "p50", "p90")   # a failed method (CL: ~7 m) would flatten the rest
         dw = [r for r in rows if "D_W angle" in r]
         if dw:
             _bars(axs[1], dw, ("D_W angle",), "val angle D_W [deg²]")

@@ -169,10 +169,14 @@ def detector_masks(ctx: Context) -> dict[str, Any]:
     ctx.log(f"[study detector-masks] detector {det}: val mAP@0.5 {det_val['map50']:.3f}, mask IoU "
             f"{det_val['mask_iou_mean']:.3f}, picks a parked car (wrong-object rate) "
             f"{det_val['wrong_object_rate']:.3f}")
-    prog = Progress("detector-masks", 2 * len(st.detector_methods) * ctx.bench.seeds, ctx.log)
+    kinds = 3 if st.detector_boxes else 2
+    prog = Progress("detector-masks", kinds * len(st.detector_methods) * ctx.bench.seeds, ctx.log)
     ov = {"pretrain.loss.mask_source": f"pred:{masks.resolve()}"}
     points = _method_rows(ctx, st.detector_methods, {}, "{m}", "base", prog)
     points += _method_rows(ctx, st.detector_methods, ov, "{m} (detector masks)", "det", prog)
+    if st.detector_boxes:   # the paper's ^Y rows: Yolo boxes, i.e. the target plus the background inside its box
+        ov = {"pretrain.loss.mask_source": f"pred-bbox:{masks.resolve()}"}
+        points += _method_rows(ctx, st.detector_methods, ov, "{m} (detector boxes)", "detbox", prog)
     return {"points": points, "extra": {"detector": str(det), "masks": str(masks), "detector_val": det_val}}
 
 
