@@ -11,9 +11,11 @@ from typing import Any
 
 from ..config import resolve
 from ..errors import ConfigError
+from ..scene.layouts import MIX_SCENARIOS  # the scene stage owns the scenario list
 from ..sensors.radar import C0  # one definition of the speed of light [m/s]
 
-SCENARIOS = ("parking_lot", "suburban", "street_canyon")
+# "mix": sequence k of each split is built as scenario MIX_SCENARIOS[k % 3] (equal thirds, per sequence)
+SCENARIOS = MIX_SCENARIOS + ("mix",)
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,9 @@ class SceneConfig:
     jitter_std_m: float = 0.10         # N(0, sigma) jitter of parked cars (per sequence)
     n_parked: int = 12                 # parked cars (parking lot); cars parked along the street otherwise
     n_car_models: int = 8              # size of the procedural car-model family to draw from
+    # kinds of target motion (scene.motion.MOTIONS), drawn uniformly; () = the scenario's own mix
+    # (scene.layouts.SCENARIO_MOTIONS)
+    target_motions: tuple[str, ...] = ()
 
     def validate(self) -> None:
         if self.n_frames < 1:
@@ -133,6 +138,12 @@ class SceneConfig:
             raise ConfigError("scene.speed_mps must be (lo, hi) with 0 <= lo <= hi")
         if self.jitter_std_m < 0 or self.n_parked < 0 or self.n_car_models < 1:
             raise ConfigError("scene.jitter_std_m, scene.n_parked must be >= 0 and scene.n_car_models >= 1")
+        from ..scene.motion import MOTIONS
+
+        bad = [m for m in self.target_motions if m not in MOTIONS]
+        if bad:
+            raise ConfigError(f"scene.target_motions: unknown kind(s) {', '.join(map(str, bad))} "
+                              f"(choose from {', '.join(MOTIONS)})")
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,52 @@ LABELS = {
     "range_doppler": "float32 [N,R,D] range-Doppler power [dB] over the slow-time burst",
     "csi": "complex64 [N,antennas,subcarriers] channel frequency response",
     "sequence": "int32 [N] sequence id within the split",
+    "scenario_id": "int32 [N] the sample's scenario: index into (parking_lot, suburban, street_canyon) "
+                   "(capture metadata: where the base station stands; a `mix` store cycles them per sequence)",
     "frame": "int32 [N] frame index within its sequence",
 }
+
+
+def target_distribution(polar: Any, velocity: Any) -> dict[str, Any]:
+    """What the labels of one split cover: range [m] / azimuth [deg] / speed [m/s] quantiles (0, 10, 50, 90,
+    100 %) and the target's aspect, i.e. the angle between its velocity and the radar's line of sight:
+    radial (within 30 deg of it, approaching or receding), crossing (within 30 deg of perpendicular),
+    diagonal (in between), stationary (< 0.3 m/s)."""
+    import numpy as np
+
+    p, v = np.asarray(polar, np.float64), np.asarray(velocity, np.float64)
+    q = [0, 10, 50, 90, 100]
+    los = np.stack([np.sin(p[:, 1]), np.cos(p[:, 1])], 1)
+    speed = np.linalg.norm(v, axis=1)
+    cosa = np.abs((v * los).sum(1)) / np.maximum(speed, 1e-9)
+    moving = speed >= 0.3
+    out = {"n": int(len(p)), "quantiles_pct": q,
+           "range_m": [round(float(x), 2) for x in np.percentile(p[:, 0], q)],
+           "azimuth_deg": [round(float(x), 1) for x in np.percentile(np.rad2deg(p[:, 1]), q)],
+           "speed_mps": [round(float(x), 2) for x in np.percentile(speed, q)],
+           "aspect_fraction": {
+               "radial": float(np.mean(moving & (cosa >= np.cos(np.deg2rad(30))))),
+               "diagonal": float(np.mean(moving & (cosa < np.cos(np.deg2rad(30))) & (cosa > np.cos(np.deg2rad(60))))),
+               "crossing": float(np.mean(moving & (cosa <= np.cos(np.deg2rad(60))))),
+               "stationary": float(np.mean(~moving))}}
+    return out
+
+
+def _distribution_lines(dist: dict[str, Any]) -> list[str]:
+    if not dist:
+        return []
+    lines = ["", "## Target distribution (from the labels)",
+             "| split | n | range [m] (0/10/50/90/100 %) | azimuth [deg] | speed [m/s] | radial / diagonal / "
+             "crossing / stationary |", "|---|---|---|---|---|---|"]
+    for split, d in dist.items():
+        a = d["aspect_fraction"]
+        lines.append(f"| {split} | {d['n']} | {' / '.join(map(str, d['range_m']))} | "
+                     f"{' / '.join(map(str, d['azimuth_deg']))} | {' / '.join(map(str, d['speed_mps']))} | "
+                     f"{a['radial']:.0%} / {a['diagonal']:.0%} / {a['crossing']:.0%} / {a['stationary']:.0%} |")
+    lines.append("- Aspect = angle between the target's velocity and the radar's line of sight: radial within 30 deg "
+                 "of it, crossing within 30 deg of perpendicular. Tracks: `scene.motion` (crossing, approaching, "
+                 "receding, diagonal, turning; each scenario's mix in `scene.layouts.SCENARIO_MOTIONS`).")
+    return lines
 
 
 def _fmt(x: Any) -> str:
@@ -75,6 +119,8 @@ def make_datasheet(attrs: dict[str, Any]) -> str:
         "- Ground-truth arrays are for evaluation and genie/supervised baselines only; label-free methods open the "
         "store with `open_dataset(path, labels=False)`.",
         "- No personal or sensitive data: every scene is procedural.",
+        "",
+        *_distribution_lines(attrs.get("target_distribution") or {}),
         "",
         "## Collection process",
         f"- Radar: monostatic OFDM at {radio.get('carrier_hz', 0) / 1e9:g} GHz, {radio.get('bandwidth_hz', 0) / 1e6:g} "

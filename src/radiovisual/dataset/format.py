@@ -41,6 +41,7 @@ OPTIONAL_ARRAYS: dict[str, str] = {
     "range_doppler": "float32",
     "velocity": "float32",
     "car_model": "int32",
+    "scenario_id": "int32",   # capture metadata: index into scene.layouts.MIX_SCENARIOS (-1: other)
 }
 # Ground truth a real radar/camera rig would not have. Label-free methods never read these.
 # "objects": all annotated objects of imported real data (CRUW), see docs/cruw.md.

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import DatasetError
-from .config import SCENARIOS, SynthConfig
+from .config import MIX_SCENARIOS, SCENARIOS, SynthConfig
 from .format import SPLITS, polar_to_xy
 
 # Which point of the target body ``target_polar`` refers to (stored as root attr ``target_point``).
@@ -47,6 +47,11 @@ def radar_xy(points: np.ndarray, radar_position: np.ndarray) -> np.ndarray:
     return polar_to_xy(world_to_radar_polar(points, radar_position))
 
 
+def scenario_index(name: str) -> int:
+    """Index of a built-in scenario in MIX_SCENARIOS (the per-sample ``scenario_id``), -1 for any other."""
+    return MIX_SCENARIOS.index(name) if name in MIX_SCENARIOS else -1
+
+
 def world_labels(world: Any, n_frames: int, k_max: int) -> dict[str, np.ndarray]:
     """Ground-truth labels of one sequence, all from the World (no sensor involved)."""
     from ..scene.world import world_to_radar_polar
@@ -57,7 +62,9 @@ def world_labels(world: Any, n_frames: int, k_max: int) -> dict[str, np.ndarray]
     tb = world.target_body
     # Radar frame: x_right = -y_world, y_fwd = +x_world (scene/world.py docstring).
     v = np.asarray(tb.velocity, dtype=np.float64)
-    if not np.any(v) and len(tb.positions) > 1 and world.frame_dt_s > 0:
+    if getattr(tb, "velocities", None) is not None:   # per-frame velocity (turning tracks)
+        vw = np.stack([tb.velocity_at(f) for f in range(T)])
+    elif not np.any(v) and len(tb.positions) > 1 and world.frame_dt_s > 0:
         # No declared velocity: the finite-difference velocity of the footprint track.
         vw = np.gradient(np.asarray(tb.positions, np.float64), world.frame_dt_s, axis=0)[:T]
         vw = np.concatenate([vw, np.repeat(vw[-1:], T - len(vw), 0)]) if len(vw) < T else vw
@@ -121,7 +128,10 @@ class SequenceGenerator:
         # Sensor seeds first, so they do not depend on how many draws the layout consumes.
         radar_seed, camera_seed = (int(s) for s in rng.integers(0, 2**31 - 1, size=2))
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        world = self.build_world(self.cfg, rng, self.cache_dir)
+        if self.cfg.scenario == "mix":   # the sequence id picks its scenario (scene.layouts.scenario_of)
+            world = self.build_world(self.cfg, rng, self.cache_dir, sequence=seq_id)
+        else:
+            world = self.build_world(self.cfg, rng, self.cache_dir)
         return world, radar_seed, camera_seed
 
     def generate(self, split: str, seq_id: int) -> dict[str, np.ndarray]:
@@ -142,6 +152,8 @@ class SequenceGenerator:
         }
         out.update(world_labels(world, T, max_reflectors(self.cfg)))
         out["sequence"] = np.full(T, seq_id, np.int32)
+        # capture metadata (which site the base station is at), not a label: index into MIX_SCENARIOS
+        out["scenario_id"] = np.full(T, scenario_index(getattr(world, "scenario", self.cfg.scenario)), np.int32)
         out["frame"] = np.arange(T, dtype=np.int32)
         if "range_doppler" in rad and rad["range_doppler"] is not None:
             out["range_doppler"] = np.asarray(rad["range_doppler"], np.float32)

@@ -353,12 +353,25 @@ def _finalize_locked(out: Path, attrs: dict[str, Any], progress: bool) -> None:
         "frames_per_sequence": plan.n_frames, "software": software_versions(),
         "provenance": {"finalized_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
     })
+    final["target_distribution"] = _distribution(root, counts)
     sheet = make_datasheet({**attrs, **final})
     final["datasheet"] = sheet
     root.attrs.update(_jsonable(final))
     _verify(out, plan, open_dataset)
     write_text(out / "DATASHEET.md", sheet)
     mark_complete(root)
+
+
+def _distribution(root: Any, counts: dict[str, int]) -> dict[str, Any]:
+    """Per split: what the target's labels cover (``datasheet.target_distribution``), for the datasheet."""
+    from .datasheet import target_distribution
+
+    out = {}
+    for s in counts:
+        g = root[s]
+        if "target_polar" in g and "velocity" in g:
+            out[s] = target_distribution(g["target_polar"][...], g["velocity"][...])
+    return out
 
 
 def _pack_split(root: Any, split: str, files: list[Path], T: int, progress: bool) -> dict[str, Any]:

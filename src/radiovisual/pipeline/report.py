@@ -42,6 +42,11 @@ def build_report(out: Path, result: dict[str, Any], errors: dict[str, np.ndarray
             figures[f"Cross-modal attention maps ({DISPLAY.get(mm, mm)}, validation)"] = plots.attention_grid(
                 selflabel_paths[mm]["val"], data, fig_dir / f"attention_{mm}.png")
     notes = _representation_notes(out, result, figures)
+    for scn, block in result.get("by_scenario", {}).items():
+        sup = block.get("supervised", {}).get("p50_m")
+        notes.append(f"Scenario {scn} (val, p50 / p90 [m], p50 ratio to Supervised): " + "; ".join(
+            f"{DISPLAY.get(k, k)} {v['p50_m']:.3f} / {v['p90_m']:.3f}"
+            + (f" ({v['p50_m'] / sup:.2f}x)" if sup and k != "supervised" else "") for k, v in block.items()) + ".")
     notes += [
         f"Machine: {result['machine']['platform']}, {result['machine']['cpu_count']} CPU cores, "
         f"device {result['machine']['device']}, torch {result['machine']['torch']}.",

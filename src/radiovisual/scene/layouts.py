@@ -19,6 +19,7 @@ import numpy as np
 
 from .cars import N_BASE_MODELS, cached_ply, car_model, write_car_meshes
 from .meshes import box
+from .motion import boxes_overlap, draw_track, segment_hits_box
 from .world import Body, Part, World, world_to_radar_polar
 
 # Linear-RGB car paints (white, silver, black, red, blue, green, yellow, grey, orange, navy, beige, teal)
@@ -31,6 +32,8 @@ WHEEL_RGB = (0.01, 0.01, 0.01)
 MATERIAL_RGB = {"itu_concrete": (0.35, 0.35, 0.34), "itu_brick": (0.40, 0.12, 0.08),
                 "itu_wood": (0.35, 0.22, 0.12), "itu_glass": (0.10, 0.14, 0.18),
                 "itu_metal": (0.50, 0.50, 0.52), "itu_medium_dry_ground": (0.12, 0.12, 0.12)}
+# the built-in scenarios, in the order a "mix" store cycles through them per sequence
+MIX_SCENARIOS = ("parking_lot", "suburban", "street_canyon")
 AZ_MARGIN_DEG = 8.0   # keep the whole car this far inside the narrower sensor FOV
 TARGET_HEIGHT_FOR_RANGE = 0.75  # [m] representative target height for range checks
 
@@ -121,46 +124,58 @@ def _park_cars(cfg, rng: np.random.Generator, radar: np.ndarray, cand: np.ndarra
               for i, (xy, j) in enumerate(zip(chosen, jit))]
     return bodies, int(models[n])
 
-def _speed(cfg, rng) -> float:
-    lo, hi = cfg.scene.speed_mps
-    return float(rng.uniform(lo, hi))
+# Motion mix per scenario (kind, probability): what kinds of drive each place sees (scene.motion).
+SCENARIO_MOTIONS = {
+    "parking_lot": (("crossing", 0.4), ("diagonal", 0.2), ("approaching", 0.1), ("receding", 0.1),
+                    ("turning", 0.2)),
+    "suburban": (("approaching", 0.3), ("receding", 0.3), ("diagonal", 0.2), ("turning", 0.2)),
+    "street_canyon": (("approaching", 0.3), ("receding", 0.3), ("diagonal", 0.2), ("turning", 0.2)),
+}
 
 
-def _fit_track(cfg, radar, rng, lateral_axis: int, fixed: float, half_len: float, speed: float,
-               direction: int, lo: float, hi: float) -> tuple[np.ndarray, float]:
-    """Footprint centres [T,2] of a straight constant-speed track that stays in the window.
+def motion_mix(cfg, scenario: str) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """The (kinds, weights) the target's motion is drawn from: ``scene.target_motions`` if set (uniform over
+    the listed kinds), else the scenario's own mix."""
+    chosen = tuple(cfg.scene.target_motions)
+    if chosen:
+        return chosen, tuple(1.0 for _ in chosen)
+    pairs = SCENARIO_MOTIONS[scenario]
+    return tuple(k for k, _ in pairs), tuple(w for _, w in pairs)
 
-    World coordinate ``lateral_axis`` (0 = x, 1 = y) is held at ``fixed``; the car moves along
-    the other one, inside the longest feasible interval found in [lo, hi]. ``direction`` +1
-    moves towards increasing coordinate. The speed is reduced if the full track cannot fit.
+
+def _target(cfg, rng, cache, radar, bodies, model: int, region, drivable) -> tuple[Body, dict]:
+    """Draw the target's track (``scene.motion.draw_track``) and build its Body.
+
+    A track is kept when, at every frame, the car lies in the radar/camera window (``_in_window``), on the
+    drivable area, clear of every static body (0.3 m margin), and the radar sees its box centre unblocked.
     """
-    T, dt = cfg.scene.n_frames, cfg.scene.frame_dt_s
-    s = np.linspace(lo, hi, 2001)
-    xy = np.zeros((len(s), 2))
-    xy[:, lateral_axis] = fixed
-    xy[:, 1 - lateral_axis] = s
-    ok = s[_in_window(cfg, radar, xy, half_len, margin_m=0.5)]
-    if len(ok) == 0:
-        raise ValueError("no feasible target track inside the radar window; check radio.range_* and FOVs")
-    # longest contiguous feasible interval
-    step = s[1] - s[0]
-    breaks = np.where(np.diff(ok) > 1.5 * step)[0]
-    starts = np.concatenate([[0], breaks + 1])
-    ends = np.concatenate([breaks, [len(ok) - 1]])
-    k = int(np.argmax(ok[ends] - ok[starts]))
-    a, b = float(ok[starts[k]]), float(ok[ends[k]])
-    dist = speed * dt * max(T - 1, 0)
-    if dist > (b - a):
-        speed = (b - a) / max(dt * max(T - 1, 1), 1e-9)
-        dist = b - a
-    start = float(rng.uniform(a, b - dist)) if b - dist > a else a
-    track = start + np.arange(T) * speed * dt
-    if direction < 0:
-        track = start + dist - np.arange(T) * speed * dt
-    out = np.zeros((T, 2))
-    out[:, lateral_axis] = fixed
-    out[:, 1 - lateral_axis] = track
-    return out, speed
+    L, W, H = car_model(model).size
+    obstacles = [b.box_corners(0) for b in bodies if b.kind != "ground"]
+    boxes = [(c.min(axis=0), c.max(axis=0)) for c in obstacles]
+
+    def feasible(pos, yaw, corners) -> bool:
+        if not np.all(_in_window(cfg, radar, pos, L / 2, margin_m=0.5)) or not drivable(corners):
+            return False
+        if any(boxes_overlap(corners, lo, hi).any() for lo, hi in boxes):
+            return False
+        centres = np.concatenate([pos, np.full((len(pos), 1), H / 2)], 1)
+        return not any(segment_hits_box(radar, c, lo, hi) for c in centres for lo, hi in boxes)
+
+    kinds, weights = motion_mix(cfg, cfg.scenario if cfg.scenario in SCENARIO_MOTIONS else "parking_lot")
+    tr = draw_track(rng, kinds, weights, region, (L, W), tuple(cfg.scene.speed_mps), int(cfg.scene.n_frames),
+                    float(cfg.scene.frame_dt_s), feasible)
+    if tr is None:
+        raise ValueError("no feasible target track inside the radar window; check radio.range_*, the FOVs "
+                         "and scene.speed_mps")
+    paint = PAINTS[int(rng.integers(0, len(PAINTS)))]
+    body = _car("target", "target", cache, model, paint, tr.positions, 0.0)
+    body.yaws = tr.yaws.copy()
+    body.velocity = (float(tr.velocities[0, 0]), float(tr.velocities[0, 1]), 0.0)
+    body.velocities = np.concatenate([tr.velocities, np.zeros((len(tr.velocities), 1))], 1)
+    meta = {"target_motion": tr.kind, "target_heading0_deg": float(np.rad2deg(tr.yaws[0])),
+            "target_yaw_rate_dps": float(np.rad2deg(tr.yaw_rate)), "target_model_index": int(model),
+            "target_speed_mps": tr.speed}
+    return body, meta
 
 
 def _parking_lot(cfg, rng, cache, radar, depth):
@@ -198,18 +213,13 @@ def _parking_lot(cfg, rng, cache, radar, depth):
         yp = float(rng.uniform(-0.6, 0.6) * depth)
         v, f = box(0.15, 0.15, 5.0)
         bodies.append(_static(f"pole_{i}", "prop", cache, [((v, f), "itu_metal")], (0.15, 0.15, 5.0), (xp, yp)))
-    direction = 1 if rng.random() < 0.5 else -1  # +1: left -> right (world -y), -1: right -> left
-    model = target_model
-    half_len = car_model(model).size[0] / 2
-    speed = _speed(cfg, rng)
-    # moving along y; direction +1 (left->right as the radar sees it) means decreasing world y
-    track, speed = _fit_track(cfg, radar, rng, 0, x_lane, half_len, speed, -direction, -depth, depth)
-    yaw = -np.pi / 2 if direction > 0 else np.pi / 2
-    vel = (0.0, -direction * speed, 0.0)
-    paint = PAINTS[int(rng.integers(0, len(PAINTS)))]
-    target = _car("target", "target", cache, model, paint, track, yaw, velocity=vel)
-    meta = {"lane_x_m": x_lane, "direction": "left_to_right" if direction > 0 else "right_to_left",
-            "target_model_index": int(model)}
+    # The target drives in the open lot in front of the parked rows: across the view along the lane most
+    # often (the lot's look), and in every other direction too (scene.motion docstring).
+    front = rows[0] - 2.8                      # nose line of the first parked row [m]
+    region = (0.0, front, -depth, depth)
+    target, meta = _target(cfg, rng, cache, radar, bodies, target_model, region,
+                           drivable=lambda c: bool(np.all(c[..., 0] <= front - 0.3)))
+    meta["lane_x_m"] = x_lane
     return bodies, target, meta
 
 
@@ -244,24 +254,32 @@ def _street(cfg, rng, cache, radar, depth, canyon: bool):
     # drive on the right: parked with the traffic
     parked, target_model = _park_cars(cfg, rng, radar, cand, cache, lambda xy, rng: 0.0 if xy[1] < 0 else np.pi)
     bodies.extend(parked)
-    direction = 1 if rng.random() < 0.5 else -1  # +1: away from the BS (+x), -1: towards it
-    # right-hand traffic; lane centre keeps ~0.7 m between the target and the parked row
-    lane_y = -direction * (half_street - 3.8 + float(np.clip(rng.normal(0.0, 0.15), -0.3, 0.3)))
-    model = target_model
-    half_len = car_model(model).size[0] / 2
-    speed = _speed(cfg, rng)
-    track, speed = _fit_track(cfg, radar, rng, 1, lane_y, half_len, speed, direction, 0.0, depth + 5.0)
-    yaw = 0.0 if direction > 0 else np.pi
-    paint = PAINTS[int(rng.integers(0, len(PAINTS)))]
-    target = _car("target", "target", cache, model, paint, track, yaw, velocity=(direction * speed, 0.0, 0.0))
-    meta = {"street_half_width_m": half_street, "lane_y_m": lane_y,
-            "direction": "away" if direction > 0 else "towards", "target_model_index": int(model)}
+    # On the carriageway (between the kerbs, clear of the parked cars): along the street both ways most
+    # often, and changing lanes or turning (scene.motion docstring).
+    kerb = half_street - 0.3
+    region = (0.0, depth + 5.0, -kerb, kerb)
+    target, meta = _target(cfg, rng, cache, radar, bodies, target_model, region,
+                           drivable=lambda c: bool(np.all(np.abs(c[..., 1]) <= kerb)))
+    meta["street_half_width_m"] = half_street
     return bodies, target, meta
 
 
-def build_world(cfg, rng: np.random.Generator, cache_dir: str | Path) -> World:
-    """Draw one sequence's scene of ``cfg.scenario`` from ``rng`` (meshes cached in ``cache_dir``)."""
+def scenario_of(cfg, sequence: int) -> str:
+    """The scenario sequence ``sequence`` is built as: ``cfg.scenario``, or for ``mix`` the three built-in
+    scenarios in turn (sequence k -> MIX_SCENARIOS[k % 3]: equal thirds in every split)."""
+    return MIX_SCENARIOS[int(sequence) % len(MIX_SCENARIOS)] if cfg.scenario == "mix" else cfg.scenario
+
+
+def build_world(cfg, rng: np.random.Generator, cache_dir: str | Path, sequence: int = 0) -> World:
+    """Draw one sequence's scene of ``cfg.scenario`` from ``rng`` (meshes cached in ``cache_dir``);
+    ``sequence`` (the id within its split) picks the scenario of a ``mix`` store."""
+    from dataclasses import replace
+
     from ..errors import ConfigError
+
+    scenario = scenario_of(cfg, sequence)
+    if scenario != cfg.scenario:
+        cfg = replace(cfg, scenario=scenario)
 
     cache = Path(cache_dir)
     h = float(cfg.scene.bs_height_m)
@@ -282,10 +300,8 @@ def build_world(cfg, rng: np.random.Generator, cache_dir: str | Path) -> World:
     pole = box(0.3, 0.3, h - 0.3)
     bodies.append(_static("bs_pole", "pole", cache, [(pole, "itu_metal")], (0.3, 0.3, h - 0.3), (-0.45, 0.0)))
     bodies.append(target)
-    speed = float(np.linalg.norm(target.velocity))
     parked = [b for b in bodies if b.kind == "parked_car"]
     meta.update({
-        "target_speed_mps": speed,
         "target_model": _model_name(target),
         "parked_models": [_model_name(b) for b in parked],
         "n_parked": len(parked),

@@ -40,6 +40,13 @@ class Body:
     velocity: tuple[float, float, float] = (0.0, 0.0, 0.0)  # [m/s], world frame
     radar_target: bool = False     # modelled as a 3GPP TR 38.901 vehicle sensing target
     hull_mesh: str | None = None   # single watertight-ish mesh used for the sensing target
+    velocities: np.ndarray | None = None  # [T, 3] per-frame velocity [m/s] (turning tracks); else ``velocity``
+
+    def velocity_at(self, frame: int) -> np.ndarray:
+        """World velocity [m/s] at ``frame``: the per-frame track if there is one, else the constant one."""
+        if self.velocities is not None:
+            return np.asarray(self.velocities[min(frame, len(self.velocities) - 1)], np.float64)
+        return np.asarray(self.velocity, np.float64)
 
     def pose(self, frame: int) -> tuple[np.ndarray, float]:
         i = min(frame, len(self.positions) - 1)

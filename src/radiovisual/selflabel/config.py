@@ -26,14 +26,31 @@ class SelfLabelConfig:
     # target point is the car's box centre labels a point about half a car width further away. Prior, never
     # fitted: half the width of the 3GPP TR 38.901 (Sec. 7.9) vehicle sensing target, 4.7 x 1.86 x 1.5 m.
     face_prior: str = "auto"           # auto: on when the dataset's attrs document a box-centre target point
+    # object: per object, from its track's heading, its mask's width and the class shape (selflabel/objgeom.py);
+    # constant: the same face_to_centre_m for every sample (the v0.2 prior, half a car's width)
+    face_model: str = "object"
     face_to_centre_m: float = 0.93
+    # face_model=object: the class's footprint (a mid-size passenger car; the per-object offset scales with
+    # it, selflabel/objgeom.py), the speed below which a track tells no heading, and the centre's azimuth:
+    # camera (the learned camera model), radar (the returns moved to their centres) or mean (of both)
+    class_length_m: float = 4.7
+    class_width_m: float = 1.86
+    min_heading_speed_mps: float = 0.5
+    centre_azimuth: str = "mean"
     # --- mcl-paper (literal Eq. 2 conv2d read-out of raw features) ---
     normalize: bool = False            # cosine instead of raw dot product
     debias: str = "auto"               # subtract split-mean map + sign: on | off | auto (lower temporal jitter)
     # --- mcl (per-bin MIL read-out) ---
     azimuth_map: bool = True           # learn image column -> radar azimuth across the split (no calibration)
+    # pinhole: a pinhole camera model (focal scale + principal column, the mask centroid's row included),
+    # calibrated against the radar by search, then refined (selflabel/pinhole_chain.py); poly: the v0.2
+    # column-only tan(az) = poly(u) map with its Doppler scale
+    azimuth_model: str = "pinhole"
     snap: bool = True                  # strongest radar return near the prior, then its blob centroid
     range_window_m: float = 1.5        # half window around the attention's range [m]
+    # prior range of snap rounds >= 1: camera = the mask's foot row through a ground-plane model fitted across
+    # the split (label-free, geometry.fit_ground_range); attention = the attention's range + its median offset
+    range_prior: str = "camera"
     azimuth_window_sigmas: float = 3.0  # half window around the mapped azimuth, in robust residual sigmas
     min_azimuth_window_deg: float = 3.0
     final_azimuth: str = "map"         # radar (snapped blob) | map (mask column via the learned map) | mean
@@ -63,6 +80,16 @@ class SelfLabelConfig:
                               f"{', '.join(REFINE_METHODS + ('auto',))})")
         if self.face_prior not in ("on", "off", "auto") or self.face_to_centre_m < 0:
             raise ConfigError("face_prior must be on, off or auto and face_to_centre_m >= 0")
+        if self.azimuth_model not in ("pinhole", "poly"):
+            raise ConfigError(f"azimuth_model must be pinhole or poly, got {self.azimuth_model!r}")
+        if self.range_prior not in ("camera", "attention"):
+            raise ConfigError(f"range_prior must be camera or attention, got {self.range_prior!r}")
+        if self.centre_azimuth not in ("camera", "radar", "mean"):
+            raise ConfigError(f"centre_azimuth must be camera, radar or mean, got {self.centre_azimuth!r}")
+        if not (self.class_length_m > 0 and self.class_width_m > 0 and self.min_heading_speed_mps >= 0):
+            raise ConfigError("class_length_m and class_width_m must be > 0, min_heading_speed_mps >= 0")
+        if self.face_model not in ("object", "constant"):
+            raise ConfigError(f"face_model must be object or constant, got {self.face_model!r}")
         if self.final_azimuth not in ("radar", "map", "mean"):
             raise ConfigError(f"final_azimuth must be radar, map or mean, got {self.final_azimuth!r}")
         if self.doppler_scale not in ("on", "off", "auto") or not 0 < self.doppler_scale_span < 1:

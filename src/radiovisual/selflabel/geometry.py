@@ -23,6 +23,244 @@ def mask_centroid_cols(mask: np.ndarray) -> np.ndarray:
     return u
 
 
+def mask_centroid_rows(mask: np.ndarray) -> np.ndarray:
+    """bool [N, H, W] -> [N] mean image row of the mask pixels, normalised to [-1, 1] (rows grow downwards)."""
+    m = np.asarray(mask, dtype=np.float64)
+    H = m.shape[1]
+    rows = m.sum(axis=2)
+    tot = rows.sum(axis=1)
+    v = 2.0 * (rows * np.arange(H)).sum(axis=1) / np.where(tot > 0, tot, 1.0) / max(H - 1, 1) - 1.0
+    v[tot == 0] = np.nan
+    return v
+
+
+def pixel_to_azimuth(u: np.ndarray, v: np.ndarray, fit: dict[str, Any]) -> np.ndarray:
+    """Radar azimuth [rad] of normalised image points (u, v) through a ``fit_pixel_azimuth`` camera model.
+
+    A pinhole camera beside the radar, looking along its boresight with a pitch only (no yaw, no roll:
+    its x axis is the array axis), sees a point in direction d = (x_n, y_n, 1) in camera coordinates with
+    x_n = s (u - u0), y_n = s k (v - v0) (s = (W - 1) / (2 f), k = (H - 1) / (W - 1), square pixels). The
+    array measures the cone angle to its own axis, sin(az) = x_n / |d| (ULA geometry), whatever the pitch:
+        sin(az) = x_n / sqrt(1 + x_n^2 + y_n^2).
+    """
+    xn = fit["s"] * (np.asarray(u, np.float64) - fit["u0"])
+    yn = fit["s"] * fit["k"] * (np.asarray(v, np.float64) - fit["v0"])
+    return np.arcsin(np.clip(xn / np.sqrt(1.0 + xn ** 2 + yn ** 2), -1.0, 1.0))
+
+
+def fit_pixel_azimuth(u: np.ndarray, v: np.ndarray, az: np.ndarray, k: float, seed: int = 0) -> dict[str, Any]:
+    """Robust fit of the pinhole camera model of ``pixel_to_azimuth`` (scale s, principal column u0; the
+    principal row v0 = 0, the image centre) to per-sample azimuths ``az`` [rad] of the radar returns.
+
+    Started from the least-median-of-squares line of ``fit_column_azimuth`` (s = its slope, u0 = -icpt / s),
+    then a soft-L1 least-squares fit (scipy) on its inliers. No labels and no stored calibration: the same
+    unknowns a user's own rig would have. Returns {"model": "pinhole", "s", "u0", "v0", "k", "sigma_rad",
+    "inlier_frac", "n", "slope"} ("slope" = s, the horizontal scale other stages use).
+    """
+    from scipy.optimize import least_squares
+
+    u, v, az = (np.asarray(x, np.float64) for x in (u, v, az))
+    ok = np.isfinite(u) & np.isfinite(v) & np.isfinite(az)
+    line = fit_column_azimuth(u[ok], az[ok], seed=seed, degree=1)
+    base = {"model": "pinhole", "v0": 0.0, "k": float(k), "n": int(ok.sum())}
+    if not np.isfinite(line["slope"]) or abs(line["slope"]) < 1e-6:
+        return {**base, "s": float("nan"), "u0": float("nan"), "slope": float("nan"), "sigma_rad": float("nan"),
+                "inlier_frac": 0.0}
+    uu, vv, aa = u[ok], v[ok], az[ok]
+    p0 = np.array([line["slope"], -line["icpt"] / line["slope"]])
+    sig = max(line["sigma_rad"], 1e-3)
+
+    def res(p: np.ndarray, m: np.ndarray) -> np.ndarray:
+        return pixel_to_azimuth(uu[m], vv[m], {**base, "s": p[0], "u0": p[1]}) - aa[m]
+
+    inl = np.abs(res(p0, np.ones(len(uu), bool))) < 2.5 * sig
+    p = p0
+    for _ in range(3):
+        if inl.sum() < 5:
+            break
+        p = least_squares(res, p, args=(inl,), loss="soft_l1", f_scale=sig).x
+        r = res(p, np.ones(len(uu), bool))
+        sig = max(float(1.4826 * np.median(np.abs(r - np.median(r)))), 1e-4)
+        inl = np.abs(r) < 2.5 * sig
+    return {**base, "s": float(p[0]), "u0": float(p[1]), "slope": float(p[0]), "sigma_rad": float(sig),
+            "inlier_frac": float(inl.mean()) if len(inl) else 0.0}
+
+
+def search_pixel_azimuth(power_db: np.ndarray, row_lo: np.ndarray, row_hi: np.ndarray, u: np.ndarray,
+                         v: np.ndarray, k: float, azimuth_bins_rad: np.ndarray,
+                         scales: np.ndarray = np.exp(np.linspace(np.log(0.25), np.log(4.0), 81)),
+                         centres: np.ndarray = np.linspace(-0.4, 0.4, 33)) -> dict[str, Any]:
+    """Calibrate the camera model of ``pixel_to_azimuth`` against the radar by search, label-free.
+
+    Each sample's radar azimuth profile is its strongest return over the range rows [row_lo, row_hi] (dB
+    above the profile's median, floored at 0). The target is where the camera says, at a different azimuth
+    in every sample, while clutter does not follow the mask: the right (s, u0) puts the camera's azimuths
+    on strong returns in most samples at once. The score of a candidate is the sum over samples of its
+    profile at the predicted azimuth (a Hough vote); the grid spans focal lengths from 4x to 1/4x the
+    image half-width and principal columns within 20 % of the centre. Returns a ``fit_pixel_azimuth``-style
+    dict ("sigma_rad" NaN: a search has no residual) with the winning "score".
+    """
+    P = np.asarray(power_db, np.float64)
+    N, R, A = P.shape
+    prof = np.full((N, A), 0.0)
+    for i in range(N):
+        lo, hi = int(max(0, row_lo[i])), int(min(R, row_hi[i] + 1))
+        if hi > lo:
+            p = P[i, lo:hi].max(axis=0)
+            prof[i] = np.maximum(p - np.median(p), 0.0)
+    ok = np.isfinite(u) & np.isfinite(v)
+    uu, vv, pr = u[ok], v[ok], prof[ok]
+    base = {"model": "pinhole", "v0": 0.0, "k": float(k), "n": int(ok.sum())}
+    best = (-np.inf, float("nan"), float("nan"))
+    rows = np.arange(len(uu))
+    for s_ in scales:
+        for u0 in centres:
+            idx = frac_index(pixel_to_azimuth(uu, vv, {**base, "s": s_, "u0": u0}), azimuth_bins_rad)
+            score = float(pr[rows, np.clip(np.round(idx).astype(int), 0, A - 1)].sum())
+            if score > best[0]:
+                best = (score, float(s_), float(u0))
+    return {**base, "s": best[1], "u0": best[2], "slope": best[1], "sigma_rad": float("nan"), "inlier_frac": 0.0,
+            "score": best[0]}
+
+
+def search_camera_geometry(power_db: np.ndarray, u: np.ndarray, v: np.ndarray, v_foot: np.ndarray, k: float,
+                           range_bins_m: np.ndarray, azimuth_bins_rad: np.ndarray,
+                           scales: np.ndarray = np.exp(np.linspace(np.log(0.4), np.log(2.5), 25)),
+                           pitches_deg: np.ndarray = np.arange(-10.0, 60.01, 2.0),
+                           heights_m: np.ndarray = np.exp(np.linspace(np.log(1.0), np.log(20.0), 25)),
+                           centres: np.ndarray = np.linspace(-0.2, 0.2, 9)) -> dict[str, Any]:
+    """Self-calibrate the camera against the radar by search: where does each mask sit in the radar map?
+
+    Each sample's mask gives an azimuth (``pixel_to_azimuth``: scale s, principal column u0) and a range
+    (its foot row through the ground-plane model of ``fit_ground_range``: height h, pitch tau, vertical
+    scale s k). A candidate (s, tau, h) scores the sum over samples of the radar power [dB above each map's
+    median, floored at 0, max-pooled over +-1 bin] at the (range, azimuth) it predicts; the target is where
+    the camera says in every sample, clutter is not, so the right geometry collects the most power. Then u0
+    is searched at the best (s, tau, h). Grids span focal lengths 0.4-2.5 image half-widths, pitches -10 to
+    60 deg and heights 1-20 m. Reads model inputs only. Returns {"s", "u0", "pitch_rad", "height_m", "score"}.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    P = torch.as_tensor(np.asarray(power_db, np.float32))
+    N, R, A = P.shape
+    P = torch.clamp(P - P.flatten(1).median(1).values[:, None, None], min=0.0)
+    P = F.max_pool2d(P[:, None], 3, stride=1, padding=1)[:, 0].numpy().astype(np.float64)
+    ok = np.isfinite(u) & np.isfinite(v) & np.isfinite(v_foot)
+    uu, vv, ff, PP = u[ok], v[ok], v_foot[ok], P[ok]
+    idx = np.arange(len(uu))
+    rb, ab = np.asarray(range_bins_m, np.float64), np.asarray(azimuth_bins_rad, np.float64)
+
+    def score(s_: float, u0: float, tau: float, h: np.ndarray) -> np.ndarray:
+        """[len(h)] summed power of the predictions of one (s, u0, tau) and every height."""
+        az = pixel_to_azimuth(uu, vv, {"s": s_, "u0": u0, "v0": 0.0, "k": k})
+        col = np.clip(np.round(frac_index(az, ab)).astype(int), 0, A - 1)
+        sd = np.sin(tau + np.arctan(s_ * k * ff))
+        out = np.zeros(len(h))
+        good = sd > 1e-3
+        for j, hh in enumerate(h):
+            r = np.where(good, hh / np.where(good, sd, 1.0), -1.0)
+            inside = good & (r >= rb[0]) & (r <= rb[-1])
+            row = np.clip(np.round(frac_index(r, rb)).astype(int), 0, R - 1)
+            out[j] = float(np.where(inside, PP[idx, row, col], 0.0).sum())
+        return out
+
+    best = (-np.inf, 1.0, 0.0, 0.0, 1.0)
+    for s_ in scales:
+        for tau in np.deg2rad(pitches_deg):
+            sc = score(float(s_), 0.0, float(tau), heights_m)
+            j = int(np.argmax(sc))
+            if sc[j] > best[0]:
+                best = (float(sc[j]), float(s_), 0.0, float(tau), float(heights_m[j]))
+    _, s_, _, tau, h = best
+    for u0 in centres:
+        sc = float(score(s_, float(u0), tau, np.array([h]))[0])
+        if sc > best[0]:
+            best = (sc, s_, float(u0), tau, h)
+    return {"s": best[1], "u0": best[2], "pitch_rad": best[3], "height_m": best[4], "score": best[0],
+            "n": int(ok.sum())}
+
+
+def mask_extent_cols(mask: np.ndarray) -> np.ndarray:
+    """bool [N, H, W] -> [N, 2] normalised columns of the mask's left and right pixel *edges* on the same
+    [-1, 1] scale as ``mask_centroid_cols`` (NaN if empty): the silhouette's horizontal extent."""
+    m = np.asarray(mask, dtype=bool)
+    W = m.shape[-1]
+    any_col = m.any(axis=1)                                          # [N, W]
+    has = any_col.any(axis=1)
+    left = np.where(has, any_col.argmax(axis=1), 0).astype(np.float64) - 0.5
+    right = np.where(has, W - 1 - any_col[:, ::-1].argmax(axis=1), 0).astype(np.float64) + 0.5
+    out = np.stack([left, right], 1) * 2.0 / max(W - 1, 1) - 1.0
+    out[~has] = np.nan
+    return out
+
+
+def mask_bottom_rows(mask: np.ndarray) -> np.ndarray:
+    """bool [N, H, W] -> [N] normalised row of the mask's lowest pixel edge in [-1, 1] (rows grow downwards):
+    the object's foot point. NaN when the mask is empty or touches the image's bottom border (cut off)."""
+    m = np.asarray(mask, dtype=bool)
+    H = m.shape[1]
+    rows = m.any(axis=2)                                              # [N, H]
+    has = rows.any(axis=1)
+    bottom = (H - 1 - rows[:, ::-1].argmax(axis=1)).astype(np.float64)
+    v = (bottom + 0.5) * 2.0 / max(H - 1, 1) - 1.0
+    v[~has | rows[:, -1]] = np.nan
+    return v
+
+
+def fit_ground_range(v: np.ndarray, r: np.ndarray, a: float, max_pitch_deg: float = 60.0,
+                     step_deg: float = 0.1) -> dict[str, Any]:
+    """Robust camera ground-plane model: the radar range of an object from its mask's foot row.
+
+    A pinhole camera at height h above a flat ground, pitched down by tau, sees a ground point at depression
+    angle delta(v) = tau + atan(a v) below the horizon, where v is the normalised image row (``mask_bottom_rows``)
+    and a = (H - 1) / (2 f) the vertical angular scale (from the column map's slope: square pixels). The point's
+    distance from the camera is then h / sin(delta) (the radar sits beside the camera). Given tau, h enters
+    linearly, so tau is searched on a grid (least median of absolute residuals, h = median of r sin delta) and
+    the fit refined on its inliers. Inputs are model inputs and radar ranges only (no labels, no calibration).
+    Returns {"pitch_rad", "height_m", "sigma_m" (robust residual spread), "rel_sigma" (of r_pred / r - 1),
+    "inlier_frac", "n"}; NaNs if fewer than 5 usable samples.
+    """
+    v, r = np.asarray(v, np.float64), np.asarray(r, np.float64)
+    ok = np.isfinite(v) & np.isfinite(r) & (r > 0)
+    v, r = v[ok], r[ok]
+    nan = {"pitch_rad": float("nan"), "height_m": float("nan"), "sigma_m": float("nan"),
+           "rel_sigma": float("nan"), "inlier_frac": 0.0, "n": int(len(v))}
+    if len(v) < 5 or not np.isfinite(a) or a <= 0:
+        return nan
+    best = (np.inf, 0.0, 0.0)
+    for tau in np.deg2rad(np.arange(-max_pitch_deg, max_pitch_deg + step_deg / 2, step_deg)):
+        sd = np.sin(tau + np.arctan(a * v))
+        good = sd > 1e-3
+        if good.mean() < 0.5:
+            continue
+        h = float(np.median(r[good] * sd[good]))
+        res = np.where(good, np.abs(r - h / np.where(good, sd, 1.0)), np.inf)
+        med = float(np.median(res))
+        if med < best[0]:
+            best = (med, float(tau), h)
+    if not np.isfinite(best[0]):
+        return nan
+    _, tau, h = best
+    sd = np.sin(tau + np.arctan(a * v))
+    rel = np.where(sd > 1e-3, h / np.maximum(sd, 1e-3) / r - 1.0, np.inf)
+    sig = 1.4826 * np.median(np.abs(rel - np.median(rel)))
+    inl = np.abs(rel) < 2.5 * max(sig, 1e-3)
+    if inl.sum() >= 5:      # refine h on the inliers (tau kept)
+        h = float(np.median(r[inl] * sd[inl]))
+    rel = np.where(sd > 1e-3, h / np.maximum(sd, 1e-3) / r - 1.0, np.inf)
+    res = r * rel
+    return {"pitch_rad": tau, "height_m": h, "sigma_m": float(1.4826 * np.median(np.abs(res - np.median(res)))),
+            "rel_sigma": float(1.4826 * np.median(np.abs(rel - np.median(rel)))),
+            "inlier_frac": float(np.mean(np.abs(rel) < 2.5 * max(sig, 1e-3))), "n": int(len(v))}
+
+
+def ground_range(v: np.ndarray, fit: dict[str, Any], a: float) -> np.ndarray:
+    """Apply ``fit_ground_range``: normalised foot rows [N] -> camera range [m] (NaN above the horizon)."""
+    sd = np.sin(fit["pitch_rad"] + np.arctan(a * np.asarray(v, np.float64)))
+    return np.where(sd > 1e-3, fit["height_m"] / np.maximum(sd, 1e-3), np.nan)
+
+
 def fit_column_azimuth(u: np.ndarray, az: np.ndarray, seed: int = 0, n_pairs: int = 2000,
                        max_abs_az: float = np.deg2rad(85.0), degree: int = 3) -> dict[str, Any]:
     """Robust monotone map from normalised image column u to radar azimuth [rad], fitted across a dataset.

@@ -49,11 +49,17 @@ def _to_polar(bins: np.ndarray, rb: np.ndarray, ab: np.ndarray) -> np.ndarray:
 
 
 def mil_selflabels(att: np.ndarray, power_db: np.ndarray, u: np.ndarray, rb: np.ndarray, ab: np.ndarray,
-                   sequence: np.ndarray, frame: np.ndarray, frame_dt_s: float, stride: tuple[float, float],
-                   cfg: Any, doppler: dict[str, Any] | None = None) -> dict[str, Any]:
+                   sequence: np.ndarray, frame: np.ndarray, frame_dt_s: float | None, stride: tuple[float, float],
+                   cfg: Any, doppler: dict[str, Any] | None = None,
+                   geom: dict[str, Any] | None = None) -> dict[str, Any]:
     """att [N,h,w] MIL attention; power_db [N,R,A] radar input; u [N] mask-centroid column in [-1, 1].
 
     ``doppler`` (optional): {"rd_db" [N,R,D], "bins_mps" [D], "range_shift_m"} for the map's Doppler scale.
+    ``geom`` (optional): {"u_span" [N, 2] mask left/right edge columns in [-1, 1], "v_foot" [N] mask foot rows
+    in [-1, 1], "image_hw", "object_centre" bool}: the camera's ground-plane range check (``info``'s
+    ``ground_range_fit``, for ``selflabel.health``) and, with ``object_centre``, each label moved from the
+    radar's return (the seen faces) to the object's box centre with its own geometry (stage ``centre``,
+    ``selflabel.objgeom``); ``frame_dt_s`` None means no capture times (no heading from tracks).
 
     Returns {"bins": {stage: [N, 2] fractional (row, col)}, "final": stage name, "info": {...}}.
     """
@@ -75,6 +81,8 @@ def mil_selflabels(att: np.ndarray, power_db: np.ndarray, u: np.ndarray, rb: np.
     prior_r, prior_c = hr, hc
     half_c: Any = max(1, int(round(np.deg2rad(cfg.search_azimuth_deg) / da)))
     u_ok = np.where(np.isfinite(u), u, 0.0)
+    if cfg.snap and cfg.azimuth_map and cfg.azimuth_model == "pinhole" and geom is not None:
+        return _pinhole(bins, hr, hc, power_db, u, geom, rb, ab, sequence, frame, frame_dt_s, cfg, doppler, info)
     if not cfg.snap:
         if cfg.azimuth_map:   # map fitted to the attention azimuths directly
             fit = geo.fit_column_azimuth(u, np.interp(hc, np.arange(A), ab), seed=cfg.seed)
@@ -88,6 +96,7 @@ def mil_selflabels(att: np.ndarray, power_db: np.ndarray, u: np.ndarray, rb: np.
         # beside the target (a bin need only *see* the target in its receptive field to match), so the
         # first window is wide; the fits then remove that systematic offset (median range offset, and the
         # column->azimuth map) and the window shrinks to the map's robust residual spread.
+        foot = geom.get("v_foot") if geom is not None and cfg.range_prior == "camera" else None
         for it in range(cfg.snap_rounds):
             snapped = geo.snap_to_radar(power_db, prior_r, prior_c, half_r, half_c, cfg.centroid_db)
             bins[f"snap{it}" if it < cfg.snap_rounds - 1 else "snap"] = snapped
@@ -100,6 +109,9 @@ def mil_selflabels(att: np.ndarray, power_db: np.ndarray, u: np.ndarray, rb: np.
                 if np.isfinite(fit["slope"]):
                     prior_c = np.where(np.isfinite(u), geo.frac_index(geo.column_to_azimuth(u_ok, fit), ab), hc)
                     half_c = _az_half(fit, cfg, da)
+                    if foot is not None:
+                        prior_r, half_r = _camera_range_prior(foot, snapped, fit, geom["image_hw"], rb, prior_r,
+                                                              half_r, cfg, info, it)
             else:
                 off_c = float(np.median(snapped[:, 1] - hc))
                 info[f"azimuth_offset_bins_{it}"] = off_c
@@ -118,8 +130,16 @@ def mil_selflabels(att: np.ndarray, power_db: np.ndarray, u: np.ndarray, rb: np.
         final = "fused"
     if cfg.track:
         bins["track"] = _track(power_db, prior_r, prior_c, half_r, half_c, bins[final], rb, ab, sequence, frame,
-                               cfg.max_speed_mps * frame_dt_s, cfg)
+                               cfg.max_speed_mps * (frame_dt_s or 1.0), cfg)
         final = "track"
+    if geom is not None and cfg.snap and cfg.azimuth_map and np.isfinite(fit["slope"]):
+        info["ground_range_fit"] = geo.fit_ground_range(geom["v_foot"], np.interp(bins["snap"][:, 0],
+                                                                                   np.arange(R), rb),
+                                                        _vertical_scale(fit, geom["image_hw"]))
+        if geom.get("object_centre"):
+            bins["centre"] = _object_centre(bins[final], bins["snap"], u, geom["u_span"], fit, rb, ab, sequence,
+                                            frame, frame_dt_s, cfg, info)
+            final = "centre"
     info["jitter_m"] = {k: temporal_jitter(polar_to_xy(_to_polar(b, rb, ab)), sequence, frame)
                         for k, b in bins.items()}
     info["half_window_bins"] = {"rows": half_r, "cols": int(np.max(half_c))}
@@ -147,6 +167,106 @@ def _doppler_scale(prior_c: np.ndarray, snapped: np.ndarray, u: np.ndarray, fit:
         return prior_c
     u_ok = np.where(np.isfinite(u), u, 0.0)
     return np.where(np.isfinite(u), geo.frac_index(geo.column_to_azimuth(u_ok, res["fit"]), ab), prior_c)
+
+
+def _pinhole(bins: dict[str, np.ndarray], hr: np.ndarray, hc: np.ndarray, power_db: np.ndarray, u: np.ndarray,
+             geom: dict[str, Any], rb: np.ndarray, ab: np.ndarray, sequence: np.ndarray, frame: np.ndarray,
+             frame_dt_s: float | None, cfg: Any, doppler: dict[str, Any] | None,
+             info: dict[str, Any]) -> dict[str, Any]:
+    """The pinhole-camera chain (``pinhole_chain``), then ``track`` (Viterbi over radar returns around the fused
+    labels) and the per-object ``centre`` tracks where the store documents a box-centre target point."""
+    from ..dataset.format import polar_to_xy
+    from .pinhole_chain import centre_stage, pinhole_selflabels
+
+    bins.update(pinhole_selflabels(hr, hc, power_db, u, geom, rb, ab, sequence, frame, frame_dt_s, cfg, doppler,
+                                   info))
+    final, returns = "fused", bins["snap"]
+    if cfg.track:
+        dr = float(np.median(np.diff(rb)))
+        da = float(np.median(np.diff(ab)))
+        half_r = max(1, int(round(cfg.range_window_m / dr)))
+        half_c = max(1, int(round(np.deg2rad(cfg.min_azimuth_window_deg) / da)))
+        f = bins["fused"]
+        bins["track"] = _track(power_db, f[:, 0], f[:, 1], half_r, half_c, f, rb, ab, sequence, frame,
+                               cfg.max_speed_mps * (frame_dt_s or 1.0), cfg)
+        final, returns = "track", bins["track"]
+    if geom.get("object_centre") and frame_dt_s:
+        bins["centre"] = centre_stage(returns, bins["fused"], power_db, u, geom, rb, ab, sequence, frame, frame_dt_s,
+                                      cfg, doppler, info)
+        final = "centre"
+    info.pop("_pinhole", None)
+    info.pop("_camera_rate", None)
+    info["jitter_m"] = {k: temporal_jitter(polar_to_xy(_to_polar(b, rb, ab)), sequence, frame) for k, b in bins.items()}
+    info["half_window_bins"] = {}
+    return {"bins": bins, "final": final, "info": info}
+
+
+def _object_centre(final: np.ndarray, snapped: np.ndarray, u: np.ndarray, u_span: np.ndarray, fit: dict[str, Any],
+                   rb: np.ndarray, ab: np.ndarray, sequence: np.ndarray, frame: np.ndarray, frame_dt_s: float | None,
+                   cfg: Any, info: dict[str, Any], rounds: int = 2) -> np.ndarray:
+    """Stage ``centre``: from the radar's return to each object's box centre (``objgeom.object_geometry``).
+
+    The return's range plus the object's own face -> centre offset gives the range. The column -> azimuth
+    map is refitted to the radar returns moved to their centres (the map fitted to the returns inherits their
+    pull towards the seen faces), and the object geometry is re-estimated with the new map (``rounds``).
+    Returns [N, 2] fractional (row, col).
+    """
+    from .objgeom import object_geometry
+
+    ok_u = np.isfinite(u)
+    u0 = np.where(ok_u, u, 0.0)
+    r_ret = np.interp(final[:, 0], np.arange(len(rb)), rb)
+    az_radar = np.interp(snapped[:, 1], np.arange(len(ab)), ab)
+    r_snap = np.interp(snapped[:, 0], np.arange(len(rb)), rb)
+    for it in range(rounds):
+        az = np.where(ok_u, geo.column_to_azimuth(u0, fit), np.interp(final[:, 1], np.arange(len(ab)), ab))
+        lo = geo.column_to_azimuth(np.nan_to_num(u_span[:, 0]), fit)
+        hi = geo.column_to_azimuth(np.nan_to_num(u_span[:, 1]), fit)
+        span = np.where(np.isfinite(u_span).all(1), np.abs(hi - lo), np.nan)
+        g = object_geometry(r_ret, az, az_radar, span, sequence, frame, frame_dt_s)
+        if it == rounds - 1:
+            break
+        # the radar's returns moved to their objects' centres -> the map's targets
+        p = r_snap[:, None] * g["e_radar"] + g["offset"]
+        fit = geo.fit_column_azimuth(u, np.arctan2(p[:, 0], p[:, 1]), seed=cfg.seed)
+        info[f"centre_map_fit{it}"] = fit
+    info["centre"] = {"range_offset_m_median": float(np.median(g["range_offset"])),
+                      "range_offset_m_p10_p90": [float(np.percentile(g["range_offset"], q)) for q in (10, 90)],
+                      "size_scale_median": float(np.median(g["scale"])),
+                      "heading_known_frac": float(np.mean(np.isfinite(g["heading"]).all(1)))}
+    out = final.copy()
+    out[:, 0] = geo.frac_index(r_ret + g["range_offset"], rb)
+    if cfg.final_azimuth == "map":
+        out[:, 1] = np.where(ok_u, geo.frac_index(az, ab), final[:, 1])
+    return out
+
+
+def _vertical_scale(fit: dict[str, Any], image_hw: tuple[int, int]) -> float:
+    """The camera's vertical angular scale a = (H - 1) / (2 f) in normalised rows, from the column map's
+    slope (W - 1) / (2 f) (square pixels): no stored calibration."""
+    H, W = image_hw
+    return float(fit["slope"]) * (H - 1) / max(W - 1, 1)
+
+
+def _camera_range_prior(foot: np.ndarray, snapped: np.ndarray, fit: dict[str, Any], image_hw: tuple[int, int],
+                        rb: np.ndarray, prior_r: np.ndarray, half_r: Any, cfg: Any, info: dict[str, Any],
+                        it: int) -> tuple[np.ndarray, Any]:
+    """Range prior of the next snap from the camera: the mask's foot row through a ground-plane model fitted
+    across the split to the current snapped ranges (``geometry.fit_ground_range``, robust, so most snaps
+    must be right, not all). The window is +- max(range_window_m, 3 robust relative sigmas x range).
+    Samples without a usable foot row (mask cut by the image border) keep the attention's prior."""
+    R = len(rb)
+    a = _vertical_scale(fit, image_hw)
+    g = geo.fit_ground_range(foot, np.interp(snapped[:, 0], np.arange(R), rb), a)
+    info[f"ground_range_fit{it}"] = g
+    if not np.isfinite(g["rel_sigma"]):
+        return prior_r, half_r
+    r_cam = geo.ground_range(foot, g, a)
+    ok = np.isfinite(r_cam) & (r_cam >= rb[0]) & (r_cam <= rb[-1])
+    dr = float(np.median(np.diff(rb)))
+    win = np.maximum(cfg.range_window_m, 3.0 * g["rel_sigma"] * np.where(ok, r_cam, 0.0))
+    half = np.where(ok, np.maximum(1, np.round(win / dr)), np.broadcast_to(half_r, (len(foot),))).astype(int)
+    return np.where(ok, geo.frac_index(np.where(ok, r_cam, 0.0), rb), prior_r), half
 
 
 def _az_half(fit: dict[str, Any], cfg: Any, da: float) -> int:

@@ -174,6 +174,8 @@ def _compute(ro: _Readout, ds: Any, sv: Any, cfg: SelfLabelConfig, config: dict[
         arrays, attrs = _paper_store(ro, ds, sv, cfg, config, progress)
         attrs["method"] = ro.method
     shift = face_shift_m(cfg, ds.attrs)
+    if ro.mil is not None and cfg.face_model == "object":
+        shift = 0.0   # the per-object face -> centre geometry is part of the MIL read-out (stage "centre")
     if shift:   # a documented prior, the same for every sample (see SelfLabelConfig.face_prior)
         arrays["polar_face"] = arrays["polar"]
         arrays["polar"] = apply_range_shift(arrays["polar"], shift, ds.range_bins_m).astype(np.float32)
@@ -205,16 +207,20 @@ def _mil_store(model: Any, ds: Any, sv: Any, cfg: Any, config: dict[str, Any],
                progress: bool) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     import torch
 
-    from .geometry import mask_centroid_cols
+    from ..dataset.resolution import grid_resolution
+    from .geometry import mask_bottom_rows, mask_centroid_cols, mask_centroid_rows, mask_extent_cols
     from .mil_readout import mil_selflabels
 
-    atts, powers, us = [], [], []
+    atts, powers, us, spans, feet, vs = [], [], [], [], [], []
 
     def step(sl, radar_np, r_t, i_t, m_t, mask_np):
         with torch.inference_mode():
             atts.append(model.attention(r_t, i_t, m_t).double().numpy())
         powers.append(np.asarray(radar_np, np.float64))
         us.append(mask_centroid_cols(mask_np))
+        spans.append(mask_extent_cols(mask_np))
+        feet.append(mask_bottom_rows(mask_np))
+        vs.append(mask_centroid_rows(mask_np))
 
     _read_all(sv, cfg, config, progress, step)
     att, power, u = np.concatenate(atts), np.concatenate(powers), np.concatenate(us)
@@ -223,8 +229,13 @@ def _mil_store(model: Any, ds: Any, sv: Any, cfg: Any, config: dict[str, Any],
     dop_bins = ds.attrs.get("doppler_bins_mps")
     doppler = ({"rd_db": sv.read("range_doppler"), "bins_mps": dop_bins, "range_shift_m": face_shift_m(cfg, ds.attrs)}
                if "range_doppler" in sv and dop_bins is not None and dt else None)
+    geom = {"u_span": np.concatenate(spans), "v_foot": np.concatenate(feet), "v_centroid": np.concatenate(vs),
+            "resolution": grid_resolution(ds.attrs, rb, ab),
+            "image_hw": tuple(sv.shape("image")[1:3]),
+            "object_centre": cfg.face_model == "object" and bool(face_shift_m(cfg, ds.attrs))}
     res = mil_selflabels(att, power, u, rb, ab, sv.read("sequence"), sv.read("frame"),
-                         float(dt) if dt else 1.0, tuple(float(s) for s in model.radio.stride), cfg, doppler)
+                         float(dt) if dt else None, tuple(float(s) for s in model.radio.stride), cfg, doppler,
+                         geom)
     bins = res["bins"][res["final"]]
     polar = bins_to_polar(bins, rb, ab)
     if cfg.range_shift_m:

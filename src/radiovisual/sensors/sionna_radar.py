@@ -242,6 +242,8 @@ class RadarSimulator:
         then the footprint centre lifted by H/2 for any yaw (hull AABB [-L/2,L/2]x[-W/2,W/2]x[0,H])."""
         pos, yaw = body.pose(frame)
         poser.set(pos, yaw)
+        # a turning car's velocity changes per frame (Doppler of its scattering points)
+        poser.obj._rv_velocity = tuple(float(v) for v in body.velocity_at(frame))
 
     # ------------------------------------------------------------------ solve
     def _solve(self, scene, seed: int, clutter: bool = True, rcs: bool = True) -> list[dict]:
