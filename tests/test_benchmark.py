@@ -11,8 +11,9 @@ import numpy as np
 
 def test_smoke_benchmark_end_to_end_and_reuse(tmp_path):
     out = tmp_path / "bench"
+    # --scenario mix: the three scenarios in one store, per sequence, scored per scenario as well
     cmd = [sys.executable, "-m", "radiovisual.cli.main", "benchmark", "--preset", "smoke", "--out", str(out),
-           "--no-progress"]
+           "--scenario", "mix", "--no-progress"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     res = json.loads((out / "metrics.json").read_text())
@@ -26,7 +27,13 @@ def test_smoke_benchmark_end_to_end_and_reuse(tmp_path):
     import zarr
 
     attrs = dict(zarr.open_group(str(out / "selflabels" / "mcl+track-seed0-train.zarr"), mode="r").attrs)
-    assert attrs["label_free"] is True and attrs["method"] == "mcl+track" and attrs["stage_final"] == "track"
+    assert attrs["label_free"] is True and attrs["method"] == "mcl+track" and "track" in attrs["stages"]
+    assert attrs["stage_final"] == "centre" and set(attrs["health"]["checks"]) == {"azimuth", "range", "map"}
+    sid = {int(i) for i in zarr.open_group(str(out / "data" / "val"), mode="r")["scenario_id"][...]}
+    assert sid == {0, 1, 2} and set(res["by_scenario"]) == {"parking_lot", "suburban", "street_canyon"}
+    for block in res["by_scenario"].values():
+        assert set(block) == set(m) and all(np.isfinite(b["p50_m"]) for b in block.values())
+    assert all(r["run"].startswith("seed0") for r in m["mcl"]["kept_runs"])
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and "genie" in html.lower()
     assert "Supervised" in r.stdout and "report.html" in r.stdout
@@ -82,15 +89,25 @@ def test_benchmark_bad_method_is_one_line(tmp_path):
 
 def test_restart_rule_reads_label_free_proxies_only(tmp_path):
     from radiovisual.pipeline.run import proxies_ok
+    from radiovisual.selflabel.health import label_health
     from radiovisual.selflabel.run import _write_labels
 
     arrays = {"polar": np.zeros((3, 2), np.float32)}
-    for name, sig, ok in (("good", 0.02, True), ("bad", 0.22, False)):
-        _write_labels(tmp_path / name, arrays, {"calibration": {"azimuth_map_fit0": {"sigma_rad": 0.5},
-                                                                "azimuth_map_fit2": {"sigma_rad": sig}}})
-        assert proxies_ok(tmp_path / name, 0.1) is ok      # the last fit decides
+    beam = 0.11
+    cases = (("good", {"rho_column_azimuth": 0.95, "rho_foot_range": -0.9, "map_sigma_rad": 0.03}, True),
+             ("clutter", {"rho_column_azimuth": 0.1, "rho_foot_range": -0.9, "map_sigma_rad": 0.03}, False),
+             ("other-range", {"rho_column_azimuth": 0.9, "rho_foot_range": 0.02, "map_sigma_rad": 0.03}, False),
+             ("off-beam", {"rho_column_azimuth": 0.9, "rho_foot_range": -0.9, "map_sigma_rad": 0.2}, False),
+             ("no-foot-rows", {"rho_column_azimuth": 0.9, "rho_foot_range": float("nan"), "map_sigma_rad": 0.03},
+              True))
+    for name, sig, ok in cases:
+        h = label_health(sig, beam)
+        assert h["ok"] is ok and (not ok) == bool(h["failed"]), name
+        _write_labels(tmp_path / name, arrays, {"health": {"signals": sig, **h}})
+        assert proxies_ok(tmp_path / name) is ok, name
+    assert proxies_ok(tmp_path / "good", 0.02) is False      # an explicit extra residual limit applies too
     _write_labels(tmp_path / "paper", arrays, {"calibration": {"method": "stated backbone geometry"}})
-    assert proxies_ok(tmp_path / "paper", 0.1) is True      # not an MIL read-out: nothing to check
+    assert proxies_ok(tmp_path / "paper") is True      # not an MIL read-out: nothing to check
 
 
 def test_presets_of_one_name_compose(tmp_path):

@@ -29,10 +29,15 @@ from ..selflabel.config import SELFLABEL_PRESETS, SelfLabelConfig
 
 # label-free rows: pretrained methods (self-labels -> localiser) and the untrained floor ``peak``.
 # ``mcl+track`` shares ``mcl``'s pretraining and differs only in its (sequence-aware) self-labels.
-LABEL_FREE = ("mcl", "mcl+track", "mcl-paper", "scl", "scl-paper", "cl", "clip", "peak")
-DEFAULT_METHODS = ("mcl", "mcl+track", "mcl-paper", "scl", "cl", "peak")
-PRETRAIN_OF = {"mcl+track": "mcl"}                 # benchmark row -> pretrain method (default: the row's name)
-SELFLABEL_OF: dict[str, dict[str, Any]] = {"mcl+track": {"track": True}}  # row -> self-label fields it changes
+LABEL_FREE = ("mcl", "mcl+track", "mcl-attention", "mcl-paper", "scl", "scl-paper", "cl", "clip", "peak")
+DEFAULT_METHODS = ("mcl", "mcl+track", "mcl-attention", "mcl-paper", "scl", "cl", "peak")
+# benchmark row -> pretrain method (default: the row's name)
+PRETRAIN_OF = {"mcl+track": "mcl", "mcl-attention": "mcl"}
+# row -> self-label fields it changes. mcl-attention: the attention's own peak, nothing else (no camera model,
+# no radar snap, no face -> centre geometry): what the learned cross-modal attention localises by itself
+SELFLABEL_OF: dict[str, dict[str, Any]] = {"mcl+track": {"track": True},
+                                           "mcl-attention": {"snap": False, "azimuth_map": False,
+                                                             "face_prior": "off"}}
 BASELINES = ("cfar-genie", "cfar", "rodnet")
 OPTIONAL_BASELINES = ("pseudo",)   # pseudo-supervised (paper §5.2); automatic on an imported CRUW store
 EVALS = ("probe", "retrieval")
@@ -54,7 +59,11 @@ class BenchmarkConfig:
     pretrain_retries: int = 1        # mcl: re-pretrain (seed + 1000) when the label-free proxies fail
     # proxy threshold: robust residual of the learned column->azimuth map; about one half-power beamwidth of
     # the 16-element lambda/2 array (0.886 * 2 / 16 = 0.11 rad): a map missing the returns by a beam does not localise
-    max_map_residual_rad: float = 0.1
+    # 0: the health check's own limit, the store's half-power beamwidth (selflabel.health); > 0: also this one
+    max_map_residual_rad: float = 0.0
+    # restarts that cost little: the health check runs on the model paused at this fraction of its pretraining
+    # steps (0: only after the full run); a failing run is dropped there and another seed pretrained
+    health_probe_at: float = 0.35
     n: int = 0                       # > 0: rescale synth.splits to n samples when the tree is built (then 0)
     export_examples: int = 6
     # supervised *evaluations* of each pretraining (seed 0): "probe" (linear probe), "retrieval" (Recall@k)
@@ -83,8 +92,10 @@ class BenchmarkConfig:
             raise ConfigError(f"unknown evaluation '{bad[0]}' (choose from {', '.join(EVALS)})")
         if self.seeds < 1:
             raise ConfigError("seeds must be >= 1")
-        if self.pretrain_retries < 0 or not self.max_map_residual_rad > 0:
-            raise ConfigError("pretrain_retries must be >= 0 and max_map_residual_rad > 0")
+        if not 0 <= self.health_probe_at < 1:
+            raise ConfigError("health_probe_at must be in [0, 1)")
+        if self.pretrain_retries < 0 or self.max_map_residual_rad < 0:
+            raise ConfigError("pretrain_retries must be >= 0 and max_map_residual_rad >= 0")
         if self.n < 0:
             raise ConfigError("n must be >= 0")
 

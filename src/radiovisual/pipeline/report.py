@@ -42,6 +42,12 @@ def build_report(out: Path, result: dict[str, Any], errors: dict[str, np.ndarray
             figures[f"Cross-modal attention maps ({DISPLAY.get(mm, mm)}, validation)"] = plots.attention_grid(
                 selflabel_paths[mm]["val"], data, fig_dir / f"attention_{mm}.png")
     notes = _representation_notes(out, result, figures)
+    for name, m in result["metrics"].items():
+        bad = [r for r in m.get("kept_runs", []) if not r.get("healthy", True)]
+        if bad:
+            notes.append(f"WARNING: {DISPLAY.get(name, name)}: the label-free health check failed for seed(s) "
+                         + ", ".join(f"{r['seed']} ({r['run']})" for r in bad)
+                         + " with no retries left; its self-labels likely sit on the wrong objects.")
     for scn, block in result.get("by_scenario", {}).items():
         sup = block.get("supervised", {}).get("p50_m")
         notes.append(f"Scenario {scn} (val, p50 / p90 [m], p50 ratio to Supervised): " + "; ".join(

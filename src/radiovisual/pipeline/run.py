@@ -20,7 +20,7 @@ from ..utils.io import check_writable_dir, write_json
 from ..report.render import DISPLAY
 from .config import PRETRAIN_OF, BenchmarkConfig
 
-ROW_ORDER = ("supervised", "pseudo", "mcl", "mcl+track", "mcl-paper", "scl", "scl-paper", "cl", "clip", "peak",
+ROW_ORDER = ("supervised", "pseudo", "mcl", "mcl+track", "mcl-attention", "mcl-paper", "scl", "scl-paper", "cl", "clip", "peak",
              "cfar-genie", "cfar", "rodnet")
 
 
@@ -62,17 +62,55 @@ def selflabel_split(run: Path, data: Path, split: str, out: Path, cfg: Any, prog
     return run_selflabel(run, data, split=split, out=out, cfg=cfg, progress=progress, force=force)
 
 
-def proxies_ok(train_store: Path, max_residual_rad: float) -> bool:
-    """Label-free restart rule for ``mcl``: a pretraining whose attention localises lets the column->azimuth map
-    fit most samples tightly; one that does not leaves a wide robust residual (no ground truth involved)."""
+def proxies_ok(train_store: Path, max_residual_rad: float | None = None) -> bool:
+    """Label-free restart rule for the per-bin models (``mcl``, ``scl``): the self-label store's health check
+    (``selflabel.health``: camera and radar agree on where the labelled objects are). Stores of the paper's
+    read-out carry no check and pass. ``max_residual_rad`` (the v0.2 rule, map residual only) is applied too
+    when given."""
     from ..selflabel import open_labels
 
-    cal = dict(open_labels(train_store).attrs).get("calibration", {})
-    fits = sorted(k for k in cal if k.startswith("azimuth_map_fit"))
-    if not fits:      # not an MIL read-out: nothing to check
+    attrs = dict(open_labels(train_store).attrs)
+    health = attrs.get("health")
+    ok = True if health is None else bool(health.get("ok", True))
+    if max_residual_rad is not None and health is not None:
+        sig = health.get("signals", {}).get("map_sigma_rad")
+        ok = ok and (sig is None or not np.isfinite(sig) or sig <= max_residual_rad)
+    return ok
+
+
+def _early_health(cfg: BenchmarkConfig, m: str, tag: str, data: Path, out: Path, pcfg: Any, sl_cfg: Any,
+                  timer: Timer, progress: bool, log: Callable[[str], None], force: bool) -> bool:
+    """Restarts that cost little: pause the pretraining at ``cfg.health_probe_at`` of its steps, self-label the
+    train split with the unfinished model and run the label-free health check. False: drop this run (the
+    caller re-pretrains with another seed); True: the caller resumes it to the end. A finished run, a row
+    without the check (paper read-outs) or ``health_probe_at`` = 0 pass at once."""
+    from ..pretrain import load_backbones, run_pretrain
+    from ..utils.stage import is_done
+
+    base = PRETRAIN_OF.get(m, m)
+    run_dir = out / "pretrain" / base / tag
+    if not cfg.health_probe_at or base not in ("mcl", "scl") or is_done(run_dir):
         return True
-    sig = cal[fits[-1]].get("sigma_rad")
-    return sig is not None and np.isfinite(sig) and sig <= max_residual_rad
+    with timer.stage(f"pretrain:{base}"):
+        run_pretrain(data, base, run_dir, cfg=pcfg, progress=progress, force=force, pause_at=cfg.health_probe_at)
+    if is_done(run_dir):
+        return True
+    with timer.stage(f"selflabel:{m}"):
+        store = selflabel_split(load_backbones(run_dir, allow_unfinished=True), data, "train",
+                                out / "selflabels" / f"{m}-{tag}-probe.zarr", sl_cfg, progress, True)
+    if proxies_ok(store, cfg.max_map_residual_rad or None):
+        return True
+    log(f"[benchmark] {m} {tag}: label-free health check failed at {cfg.health_probe_at:.0%} of pretraining "
+        f"({_failed_checks(store)}); dropping it and pretraining another seed")
+    return False
+
+
+def _failed_checks(store: Path) -> str:
+    from ..selflabel import open_labels
+
+    h = dict(open_labels(store).attrs).get("health") or {}
+    return ", ".join(f"{k} {h['checks'][k]['value']:.3g} vs {h['checks'][k]['threshold']:.3g}"
+                     for k in h.get("failed", [])) or "map residual"
 
 
 def peak_predictions(data: Path, val_radar: np.ndarray) -> np.ndarray:
@@ -115,17 +153,20 @@ def pretrain_and_label(cfg: BenchmarkConfig, m: str, s: int, data: Path, out: Pa
     sl_cfg = cfg.selflabel_for(m, seed)
     for attempt in range(cfg.pretrain_retries + 1):
         tag = f"seed{s}" + (f"-retry{attempt}" if attempt else "")
+        pcfg = cfg.pretrain_for(m, seed + 1000 * attempt)
+        if attempt < cfg.pretrain_retries and not _early_health(cfg, m, tag, data, out, pcfg, sl_cfg, timer,
+                                                                progress, log, force):
+            continue
         with timer.stage(f"pretrain:{base}"):
-            run = run_pretrain(data, base, out / "pretrain" / base / tag,
-                               cfg=cfg.pretrain_for(m, seed + 1000 * attempt), progress=progress, force=force)
+            run = run_pretrain(data, base, out / "pretrain" / base / tag, cfg=pcfg, progress=progress, force=force)
         with timer.stage(f"selflabel:{m}"):
             paths = {"train": selflabel_split(run, data, "train", out / "selflabels" / f"{m}-{tag}-train.zarr",
                                           sl_cfg, progress, force)}
-        if proxies_ok(paths["train"], cfg.max_map_residual_rad):
+        if proxies_ok(paths["train"], cfg.max_map_residual_rad or None):
             break
-        log(f"[benchmark] {m} {tag}: label-free proxies failed (column->azimuth map residual above "
-            f"{cfg.max_map_residual_rad} rad); " + ("re-pretraining with another seed" if attempt < cfg.pretrain_retries
-                                                    else "no retries left, keeping this run"))
+        log(f"[benchmark] {m} {tag}: label-free health check failed ({_failed_checks(paths['train'])}); "
+            + ("re-pretraining with another seed" if attempt < cfg.pretrain_retries
+               else "no retries left, keeping this run (flagged in metrics.json)"))
     if s == 0:   # val self-labels feed only the report and the D_W scores, which use seed 0
         with timer.stage(f"selflabel:{m}"):
             paths["val"] = selflabel_split(run, data, "val", out / "selflabels" / f"{m}-{tag}-val.zarr", sl_cfg,
@@ -134,9 +175,10 @@ def pretrain_and_label(cfg: BenchmarkConfig, m: str, s: int, data: Path, out: Pa
 
 
 def _run_methods(cfg: BenchmarkConfig, data: Path, out: Path, val_radar: np.ndarray, timer: Timer,
-                 progress: bool, log: Callable[[str], None], force: bool = False) -> tuple[dict, dict, dict, dict]:
+                 progress: bool, log: Callable[[str], None], force: bool = False
+                 ) -> tuple[dict, dict, dict, dict, dict]:
     """Label-free rows: (preds {row: [per seed]}, localiser runs, seed 0's self-label stores, seed 0's
-    pretraining run per pretrain method)."""
+    pretraining run per pretrain method, {row: [per seed: kept run tag and its health]})."""
     from ..localise import predict, train_localiser
     from ..selflabel import load_labels
 
@@ -144,6 +186,7 @@ def _run_methods(cfg: BenchmarkConfig, data: Path, out: Path, val_radar: np.ndar
     loc_runs: dict[str, list[Path]] = {}
     selflabel_paths: dict[str, dict[str, Path]] = {}
     pretrain_runs: dict[str, Path] = {}
+    kept: dict[str, list[dict[str, Any]]] = {}
     for m in cfg.methods:
         if m == "peak":
             with timer.stage("peak"):
@@ -152,6 +195,8 @@ def _run_methods(cfg: BenchmarkConfig, data: Path, out: Path, val_radar: np.ndar
         preds[m], loc_runs[m] = [], []
         for s in range(cfg.seeds):
             run, paths, tag = pretrain_and_label(cfg, m, s, data, out, timer, progress, log, force)
+            kept.setdefault(m, []).append({"seed": s, "run": tag, "healthy": proxies_ok(paths["train"],
+                                                                                      cfg.max_map_residual_rad or None)})
             if s == 0:
                 selflabel_paths[m] = paths
                 pretrain_runs.setdefault(PRETRAIN_OF.get(m, m), run)
@@ -161,7 +206,7 @@ def _run_methods(cfg: BenchmarkConfig, data: Path, out: Path, val_radar: np.ndar
                                     force=force)
                 loc_runs[m].append(r)
                 preds[m].append(predict(r, val_radar))
-    return preds, loc_runs, selflabel_paths, pretrain_runs
+    return preds, loc_runs, selflabel_paths, pretrain_runs, kept
 
 
 def _run_references(cfg: BenchmarkConfig, data: Path, out: Path, val_radar: np.ndarray, timer: Timer,
@@ -235,7 +280,8 @@ def _representation(cfg: BenchmarkConfig, pretrain_runs: dict[str, Path], data: 
     return res
 
 
-def _score(cfg: BenchmarkConfig, preds: dict, selflabel_paths: dict, data: Path) -> tuple[dict, dict]:
+def _score(cfg: BenchmarkConfig, preds: dict, selflabel_paths: dict, data: Path,
+           kept: dict | None = None) -> tuple[dict, dict]:
     """The only GT reads of a benchmark (besides Supervised training and the genie): scoring on val."""
     from ..evaluate.metrics import location_errors
     from ..evaluate.score import ground_truth, score_selflabels
@@ -247,6 +293,11 @@ def _score(cfg: BenchmarkConfig, preds: dict, selflabel_paths: dict, data: Path)
         # label-free quality proxies, as the self-label store recorded them (no ground truth involved)
         a = dict(open_labels(paths["train"]).attrs)
         metrics[m]["selflabel_proxies_train"] = {k: a[k] for k in ("stage_jitter_m", "refine_jitter_m") if k in a}
+        if "health" in a:
+            metrics[m]["health_train_seed0"] = a["health"]
+    for m, runs in (kept or {}).items():
+        if m in metrics:
+            metrics[m]["kept_runs"] = runs
     for name in metrics:
         metrics[name]["label_free"] = name not in ("supervised", "pseudo", "cfar-genie")
         metrics[name]["genie"] = name == "cfar-genie"
@@ -265,15 +316,15 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, progress: bool = True,
     data = _dataset(cfg, out, timer, progress)
     val_radar = open_dataset(data, labels=False).split("val").read("radar")
 
-    preds, loc_runs, selflabel_paths, pretrain_runs = _run_methods(cfg, data, out, val_radar, timer, progress, log,
-                                                                   force)
+    preds, loc_runs, selflabel_paths, pretrain_runs, kept = _run_methods(cfg, data, out, val_radar, timer, progress,
+                                                                         log, force)
     ref_preds, ref_runs = _run_references(cfg, data, out, val_radar, timer, progress, force)
     preds.update(ref_preds)
     loc_runs.update(ref_runs)
     represent = _representation(cfg, pretrain_runs, data, out, timer, progress) if cfg.evals else {}
 
     with timer.stage("evaluate+report"):
-        metrics, errors = _score(cfg, preds, selflabel_paths, data)
+        metrics, errors = _score(cfg, preds, selflabel_paths, data, kept)
         ds = open_dataset(data, labels=False)
         result = {
             "metrics": {k: metrics[k] for k in ROW_ORDER if k in metrics},

@@ -68,7 +68,7 @@ def _truncate_metrics(path: Path, last_step: int) -> None:
 def run_pretrain(data: str | Path, method: str | None, out: str | Path, preset: str = "quick",
                  overrides: list[str] | None = None, resume: bool = True, progress: bool = True,
                  seed: int | None = None, yaml_path: str | None = None, stop_after: int | None = None, *,
-                 cfg: PretrainConfig | None = None, force: bool = False) -> Path:
+                 cfg: PretrainConfig | None = None, force: bool = False, pause_at: float | None = None) -> Path:
     """Pretrain on the train split of ``data`` (label-free) into ``out``; return ``out``.
 
     ``cfg`` wins over ``method``/``preset``/``overrides``/``yaml_path``/``seed``. ``out`` is a ``StageDir``
@@ -76,6 +76,9 @@ def run_pretrain(data: str | Path, method: str | None, out: str | Path, preset: 
     returned as is, one with another key is refused in one line unless ``force``. Inside the stage an
     unfinished run resumes from its last checkpoint (``resume=False``: from scratch). ``stop_after``
     (tests only) simulates a crash: the loop exits after that many total steps without finishing.
+    ``pause_at`` (a fraction of the run's steps) stops there with a checkpoint and without finishing, so a
+    caller can look at the unfinished model (``load_backbones(out, allow_unfinished=True)``) and then either
+    resume it (call again without ``pause_at``) or drop it: the benchmark's early health check.
     """
     from ..dataset.format import open_dataset
 
@@ -100,7 +103,11 @@ def run_pretrain(data: str | Path, method: str | None, out: str | Path, preset: 
 
     if dist.is_main():
         sd.begin()
-    step = _train(cfg, job, sd, info, resume, progress, stop_after)
+    if pause_at is not None:
+        stop_after = max(1, int(round(pause_at * job.total)))
+        if stop_after >= job.total:
+            stop_after = None
+    step = _train(cfg, job, sd, info, resume, progress, stop_after, save_at_stop=pause_at is not None)
     if step is not None and dist.is_main():
         sd.finish({"steps": step, "method": cfg.method})
     dist.barrier()
@@ -169,7 +176,7 @@ def _restore(model: Any, opt: Any, job: _Job, ckpt_path: Path, metrics_path: Pat
 
 
 def _train(cfg: PretrainConfig, job: _Job, sd: StageDir, info: dict[str, Any], resume: bool, progress: bool,
-           stop_after: int | None) -> int | None:
+           stop_after: int | None, save_at_stop: bool = False) -> int | None:
     """Compute: the optimisation loop with atomic checkpoints. Returns the final step (None: stopped early)."""
     import torch
 
@@ -211,6 +218,8 @@ def _train(cfg: PretrainConfig, job: _Job, sd: StageDir, info: dict[str, Any], r
     try:
         for batch in job.src.batches(T.batch_size, cfg.seed, step, total, job.rank, job.world):
             if stop_after is not None and step >= stop_after:
+                if save_at_stop:
+                    save(step)
                 return None
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             lr = _lr_at(step, total, T)

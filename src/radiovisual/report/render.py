@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 DISPLAY = {"supervised": "Supervised", "pseudo": "Pseudo-supervised", "mcl": "MCL", "mcl+track": "MCL+track",
-           "mcl-paper": "MCL (paper)",
+           "mcl-attention": "MCL (attention only)", "mcl-paper": "MCL (paper)",
            "peak": "Peak", "scl": "SCL", "scl-paper": "SCL (paper)", "cl": "CL", "clip": "CLIP",
            "cfar-genie": "CFAR (genie)", "cfar": "CFAR", "rodnet": "RODNet-style"}
 

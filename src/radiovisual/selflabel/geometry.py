@@ -123,64 +123,6 @@ def search_pixel_azimuth(power_db: np.ndarray, row_lo: np.ndarray, row_hi: np.nd
             "score": best[0]}
 
 
-def search_camera_geometry(power_db: np.ndarray, u: np.ndarray, v: np.ndarray, v_foot: np.ndarray, k: float,
-                           range_bins_m: np.ndarray, azimuth_bins_rad: np.ndarray,
-                           scales: np.ndarray = np.exp(np.linspace(np.log(0.4), np.log(2.5), 25)),
-                           pitches_deg: np.ndarray = np.arange(-10.0, 60.01, 2.0),
-                           heights_m: np.ndarray = np.exp(np.linspace(np.log(1.0), np.log(20.0), 25)),
-                           centres: np.ndarray = np.linspace(-0.2, 0.2, 9)) -> dict[str, Any]:
-    """Self-calibrate the camera against the radar by search: where does each mask sit in the radar map?
-
-    Each sample's mask gives an azimuth (``pixel_to_azimuth``: scale s, principal column u0) and a range
-    (its foot row through the ground-plane model of ``fit_ground_range``: height h, pitch tau, vertical
-    scale s k). A candidate (s, tau, h) scores the sum over samples of the radar power [dB above each map's
-    median, floored at 0, max-pooled over +-1 bin] at the (range, azimuth) it predicts; the target is where
-    the camera says in every sample, clutter is not, so the right geometry collects the most power. Then u0
-    is searched at the best (s, tau, h). Grids span focal lengths 0.4-2.5 image half-widths, pitches -10 to
-    60 deg and heights 1-20 m. Reads model inputs only. Returns {"s", "u0", "pitch_rad", "height_m", "score"}.
-    """
-    import torch
-    import torch.nn.functional as F
-
-    P = torch.as_tensor(np.asarray(power_db, np.float32))
-    N, R, A = P.shape
-    P = torch.clamp(P - P.flatten(1).median(1).values[:, None, None], min=0.0)
-    P = F.max_pool2d(P[:, None], 3, stride=1, padding=1)[:, 0].numpy().astype(np.float64)
-    ok = np.isfinite(u) & np.isfinite(v) & np.isfinite(v_foot)
-    uu, vv, ff, PP = u[ok], v[ok], v_foot[ok], P[ok]
-    idx = np.arange(len(uu))
-    rb, ab = np.asarray(range_bins_m, np.float64), np.asarray(azimuth_bins_rad, np.float64)
-
-    def score(s_: float, u0: float, tau: float, h: np.ndarray) -> np.ndarray:
-        """[len(h)] summed power of the predictions of one (s, u0, tau) and every height."""
-        az = pixel_to_azimuth(uu, vv, {"s": s_, "u0": u0, "v0": 0.0, "k": k})
-        col = np.clip(np.round(frac_index(az, ab)).astype(int), 0, A - 1)
-        sd = np.sin(tau + np.arctan(s_ * k * ff))
-        out = np.zeros(len(h))
-        good = sd > 1e-3
-        for j, hh in enumerate(h):
-            r = np.where(good, hh / np.where(good, sd, 1.0), -1.0)
-            inside = good & (r >= rb[0]) & (r <= rb[-1])
-            row = np.clip(np.round(frac_index(r, rb)).astype(int), 0, R - 1)
-            out[j] = float(np.where(inside, PP[idx, row, col], 0.0).sum())
-        return out
-
-    best = (-np.inf, 1.0, 0.0, 0.0, 1.0)
-    for s_ in scales:
-        for tau in np.deg2rad(pitches_deg):
-            sc = score(float(s_), 0.0, float(tau), heights_m)
-            j = int(np.argmax(sc))
-            if sc[j] > best[0]:
-                best = (float(sc[j]), float(s_), 0.0, float(tau), float(heights_m[j]))
-    _, s_, _, tau, h = best
-    for u0 in centres:
-        sc = float(score(s_, float(u0), tau, np.array([h]))[0])
-        if sc > best[0]:
-            best = (sc, s_, float(u0), tau, h)
-    return {"s": best[1], "u0": best[2], "pitch_rad": best[3], "height_m": best[4], "score": best[0],
-            "n": int(ok.sum())}
-
-
 def mask_extent_cols(mask: np.ndarray) -> np.ndarray:
     """bool [N, H, W] -> [N, 2] normalised columns of the mask's left and right pixel *edges* on the same
     [-1, 1] scale as ``mask_centroid_cols`` (NaN if empty): the silhouette's horizontal extent."""

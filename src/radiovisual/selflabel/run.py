@@ -238,6 +238,12 @@ def _mil_store(model: Any, ds: Any, sv: Any, cfg: Any, config: dict[str, Any],
                          geom)
     bins = res["bins"][res["final"]]
     polar = bins_to_polar(bins, rb, ab)
+    from .health import half_power_beamwidth_rad, health_signals, label_health
+
+    returns = res["bins"].get("track", res["bins"].get("snap"))
+    signals = (health_signals(u, geom["v_foot"], bins_to_polar(returns, rb, ab), res["info"]) if returns is not None
+               else {})
+    health = {"signals": signals, **label_health(signals, half_power_beamwidth_rad(ds.attrs, rb, ab))}
     if cfg.range_shift_m:
         polar = apply_range_shift(polar, cfg.range_shift_m, rb)
     exp_idx = _export_idx(len(att), cfg.export_attention)
@@ -250,7 +256,7 @@ def _mil_store(model: Any, ds: Any, sv: Any, cfg: Any, config: dict[str, Any],
              "refine_chosen": cfg.refine, "refine_jitter_m": {res["final"]: res["info"]["jitter_m"][res["final"]]},
              "calibration": {"method": "stated backbone geometry stride*i", "uses_ground_truth": False,
                              **{k: v for k, v in res["info"].items() if k != "jitter_m"}},
-             "stage_jitter_m": res["info"]["jitter_m"], "feature_hw": list(att.shape[1:]),
+             "stage_jitter_m": res["info"]["jitter_m"], "feature_hw": list(att.shape[1:]), "health": health,
              "heatmap_hw": [len(rb), len(ab)]}
     return arrays, attrs
 
