@@ -140,7 +140,8 @@ def check_radar(seq: dict) -> float:
 
 def load_window(seq: dict, start: int) -> np.ndarray:
     """CRDataset (MNet, 4 chirps) sample: float32 [2, WIN, 4, 128, 128] (re/im, frame, chirp, range, azimuth)."""
-    w = np.stack([np.stack([np.load(p) for p in seq["radar_paths"][f]]) for f in range(start, start + WIN * STEP, STEP)])
+    frames = range(start, start + WIN * STEP, STEP)
+    w = np.stack([np.stack([np.load(p) for p in seq["radar_paths"][f]]) for f in frames])
     return np.transpose(w, (4, 0, 1, 2, 3)).astype(np.float32)
 
 

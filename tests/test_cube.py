@@ -51,7 +51,8 @@ def test_cube_matches_bruteforce_cfr_and_fft_chain():
     g, tau, u, fd = _paths(rng, radio)
     dsp = CubeDSP(radio, rp.range_rows(radio), rp.beamformer(radio))
     res = dsp.frame(g, tau, u, fd, np.random.default_rng(7))
-    Z = rp.cfr_noise(np.random.default_rng(7), (radio.doppler_symbols, radio.array_cols, radio.n_subcarriers), radio)
+    Z = dsp.noise(np.random.default_rng(7))[2]              # the same draw, every entry (the raw cube's)
+    assert np.all(Z != 0)
     H = _bruteforce_cfr(g, tau, u, fd, radio, Z)
     assert res["radar_cube"].shape == H.shape and res["radar_cube"].dtype == np.complex64
     assert np.abs(res["radar_cube"] - H).max() <= 1e-6 * np.abs(H).max()
@@ -62,6 +63,12 @@ def test_cube_matches_bruteforce_cfr_and_fft_chain():
     np.testing.assert_array_equal(chirp_indices(radio.doppler_symbols, 4), [0, 4, 8, 12])
     ch = Y[dsp.chirps]
     assert np.abs(res["radar_chirps"] - ch).max() <= 1e-4 * np.abs(ch).max()    # -80 dB: the same kernel cut
+    # the raw cube only adds an array: maps and chirps are the same numbers without it
+    lean = CubeDSP(replace(radio, cube_raw=False), rp.range_rows(radio), rp.beamformer(radio))
+    res2 = lean.frame(g, tau, u, fd, np.random.default_rng(7))
+    assert "radar_cube" not in res2
+    for k in ("radar", "range_doppler", "radar_chirps"):
+        np.testing.assert_array_equal(res2[k], res[k])
 
 
 def test_chirp_phase_follows_the_doppler_of_a_moving_echo():
