@@ -59,7 +59,8 @@ def summarise(res: dict) -> dict:
             "marginal_samples_per_s": tp.get("marginal_samples_per_s"),
             "radar_dsp_ms_per_frame_warm": (1e3 * warm["wall_s"] / T) if warm.get("wall_s") else None,
             "profile_samples_per_s_warm": (res.get("profile") or {}).get("samples_per_s_warm"),
-            "kernel_cache": res.get("kernel_cache")}
+            "kernel_cache": res.get("kernel_cache"),
+            "loadavg_at_start": (res.get("machine") or {}).get("loadavg_at_start")}
 
 
 def main(argv: list[str] | None = None) -> int:
