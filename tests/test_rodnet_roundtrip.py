@@ -101,7 +101,7 @@ def test_export_passes_rodnets_rules_and_imports_back(store, tree, tmp_path, cap
     rc, err = _cli(capsys, "import-cruw", tree, "--out", tmp_path / "back.zarr", "--quiet", "--val-fraction", "0")
     assert rc == 0
     back = open_dataset(tmp_path / "back.zarr")
-    assert back.attrs["splits"] == {"train": 16, "test": 16}
+    assert back.attrs["splits"] == {"train": 16, "val": 16}             # the sidecar names val
     # the export's gain is divided out again: the imported peak is the source's in dBm (resampled grid)
     assert abs(back.split("train").read("radar").max() - sv.read("radar").max()) < 1.5
 
