@@ -177,7 +177,7 @@ def profile(cfg, n_seq: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", default="quick", choices=["smoke", "quick", "paper"])
+    p.add_argument("--preset", default="quick", choices=["smoke", "quick", "cruw", "paper"])
     p.add_argument("--scenario", default=None)
     p.add_argument("--samples", type=int, default=0, help="throughput run over this many samples (train split)")
     p.add_argument("--workers", type=int, default=None, help="Dask LocalCluster workers (default: serial)")

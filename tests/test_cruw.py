@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+import rodnet_reader as R  # noqa: E402
 from cruw_fixture import CLUTTER, SEQS, write_fixture  # noqa: E402
 
 from radiovisual.dataset import cruw, open_dataset  # noqa: E402
@@ -122,10 +124,11 @@ def test_export_import_roundtrip_keeps_labels_to_quantisation(tmp_path):
     summary = export_cruw(src, tmp_path / "ROD", progress=False)
     assert summary["annotated"] == 12 and summary["outside_label_grid"] == 0
     assert cruw.radar_path(tmp_path / "ROD", sequence_name("train", 1), 2, 192).is_file()
-    val = tuple(sequence_name("val", s) for s in range(1))
-    imp = import_cruw(tmp_path / "ROD", tmp_path / "back.zarr", CruwImportConfig(val_sequences=val), progress=False)
+    # val and test go under sequences/test (RODNet trains on all of sequences/train)
+    assert cruw.radar_path(tmp_path / "ROD", sequence_name("val", 0), 2, 192, subset="test").is_file()
+    imp = import_cruw(tmp_path / "ROD", tmp_path / "back.zarr", CruwImportConfig(val_fraction=0.0), progress=False)
     a, b = open_dataset(src), open_dataset(imp)
-    for split in ("train", "val"):
+    for split in ("train", "val", "test"):
         names = b.attrs["sequence_names"][split]
         got, seq, frm = (b.split(split).read(k) for k in ("target_polar", "sequence", "frame"))
         for i in range(len(got)):
@@ -137,7 +140,7 @@ def test_export_import_roundtrip_keeps_labels_to_quantisation(tmp_path):
             np.testing.assert_allclose(got[i], cruw.quantise_to_label_grid(orig), atol=2e-4)
             assert abs(got[i][0] - orig[0]) <= cruw.LABEL_RANGE_STEP_M / 2 + 2e-4
             assert abs(np.rad2deg(got[i][1] - orig[1])) <= 0.5 + 1e-2
-    assert b.attrs["splits"] == {"train": 9, "val": 3}
+    assert b.attrs["splits"] == {"train": 6, "val": 3, "test": 3}   # the sidecar's splits come back
 
 
 def test_pseudolabels_land_within_one_bin(store, tmp_path):
@@ -276,7 +279,7 @@ def test_export_carries_source_resolution_and_frame_period(tmp_path):
     g.attrs.update({"radio": {"range_resolution_m": 0.1874, "array": {"cols": 16, "spacing_wavelengths": 0.5}},
                     "config": {"scene": {"frame_dt_s": 0.2}}})
     export_cruw(src, tmp_path / "ROD", progress=False)
-    back = open_dataset(import_cruw(tmp_path / "ROD", tmp_path / "b.zarr", CruwImportConfig(val_fraction=0.5),
+    back = open_dataset(import_cruw(tmp_path / "ROD", tmp_path / "b.zarr", CruwImportConfig(val_fraction=0.0),
                                     progress=False), labels=False)
     assert back.attrs["config"]["scene"]["frame_dt_s"] == 0.2
     assert back.attrs["radio"]["array"]["cols"] == 16 and "sidecar" in back.attrs["radio"]["resolution_source"]
@@ -318,3 +321,63 @@ def test_pretraining_radio_stem_on_the_cruw_grid(store, tmp_path, method):
     assert labels.shape == (len(ds.split("val")), 2) and np.all(np.isfinite(labels))
     assert np.all((labels[:, 0] >= rb[0] - 1e-6) & (labels[:, 0] <= rb[-1] + 1e-6))
     assert np.all((labels[:, 1] >= ab[0] - 1e-6) & (labels[:, 1] <= ab[-1] + 1e-6))
+
+
+def test_export_notes_window_pad_and_the_removed_chirps_option(tmp_path, capsys):
+    """A magnitude-only store of 3-frame sequences: exported with one-line notes; ``--window 16`` refuses it
+    before writing anything, ``--pad`` repeats the last frame; ``--chirps`` is gone (one line)."""
+    from radiovisual.dataset.cruw_export import FRAME_MAP, sequence_name
+    from radiovisual.dataset.toy import make_toy_dataset
+
+    src = make_toy_dataset(tmp_path / "toy.zarr", n_train=6, n_val=3, n_test=3)
+
+    def cli(*argv):
+        capsys.readouterr()
+        rc = _cli(*argv)
+        return rc, [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+
+    rc, err = cli("export-cruw", src, "--out", tmp_path / "A", "--quiet")
+    notes = [ln for ln in err if ln.startswith("radiovisual: note: ")]
+    assert rc == 0 and len(notes) == 3 and len(err) == 4
+    for words in ("shorter than RODNet's 16-frame window", "no complex chirps", "does not state its frame period"):
+        assert any(words in n for n in notes), (words, notes)
+    name = sequence_name("train", 0)
+    with pytest.raises(R.RodnetRuleError, match="num_samples=0"):
+        R.prepare_sequence(tmp_path / "A", "train", name)
+    rc, err = cli("export-cruw", src, "--out", tmp_path / "B", "--window", "16", "--quiet")
+    assert rc == 2 and len(err) == 1 and "4 of 4 sequences are shorter than --window 16" in err[0]
+    assert not (tmp_path / "B").exists()
+    rc, err = cli("export-cruw", src, "--out", tmp_path / "C", "--window", "16", "--pad", "--quiet")
+    assert rc == 0
+    seq = R.prepare_sequence(tmp_path / "C", "train", name)
+    assert seq["n_frame"] == 16 and seq["windows"] == 1
+    with pytest.raises(R.RodnetRuleError, match="identical chirps"):   # magnitude only: no phase, no Doppler
+        R.check_radar(seq)
+    fmap = json.loads((tmp_path / "C" / FRAME_MAP).read_text())[name]
+    assert fmap["source_frames"] == [0, 1, 2] and fmap["padded_frames"] == 13
+    last = np.load(seq["radar_paths"][2][0])
+    assert all(np.array_equal(np.load(p[0]), last) for p in seq["radar_paths"][3:])
+    for argv, words in ((["--chirps", "0"], "--chirps was removed"), (["--pad"], "--pad needs --window")):
+        rc, err = cli("export-cruw", src, "--out", tmp_path / "D", *argv, "--quiet")
+        assert rc == 2 and len(err) == 1 and words in err[0]
+
+
+def test_reexport_of_an_imported_store_renumbers_frames_and_keeps_a_map(tmp_path):
+    """Imported CRUW frames with gaps (only annotated frames are imported: 0-4, 8-19) come out numbered 0..16,
+    which RODNet's rules accept, with the source frame of each in the map."""
+    from radiovisual.dataset.cruw_export import FRAME_MAP, export_cruw, sequence_name
+
+    root = write_fixture(tmp_path / "rod", n_frames=20)
+    for name in SEQS:
+        ann = root / "annotations" / "train" / f"{name}.txt"
+        ann.write_text("".join(ln + "\n" for ln in ann.read_text().splitlines() if int(ln.split()[0]) not in (5, 6, 7)))
+    imp = import_cruw(root, tmp_path / "imp.zarr", CruwImportConfig(val_fraction=0.0), progress=False)
+    src_frames = [*range(5), *range(8, 20)]
+    assert open_dataset(imp).split("train").read("frame")[:17].tolist() == src_frames
+    export_cruw(imp, tmp_path / "re", progress=False)
+    fmap = json.loads((tmp_path / "re" / FRAME_MAP).read_text())
+    for s, name in enumerate(SEQS):
+        seq = R.prepare_sequence(tmp_path / "re", "train", sequence_name("train", s))
+        assert seq["n_frame"] == 17 and seq["windows"] == 1
+        m = fmap[sequence_name("train", s)]
+        assert m["source_frames"] == src_frames and m["source_name"] == name

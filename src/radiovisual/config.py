@@ -31,9 +31,28 @@ def to_dict(cfg: Any) -> Any:
     return cfg
 
 
+def _fingerprint_dict(cfg: Any) -> Any:
+    """``to_dict`` minus the fields a class lists in ``FINGERPRINT_OMIT_DEFAULTS`` while they hold their
+    default: options added later then leave the fingerprints of existing configs (and stores) unchanged."""
+    if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
+        omit = getattr(type(cfg), "FINGERPRINT_OMIT_DEFAULTS", ())
+        out = {}
+        for f in dataclasses.fields(cfg):
+            v = getattr(cfg, f.name)
+            if f.name in omit and f.default is not dataclasses.MISSING and v == f.default:
+                continue
+            out[f.name] = _fingerprint_dict(v)
+        return out
+    if isinstance(cfg, (list, tuple)):
+        return [_fingerprint_dict(v) for v in cfg]
+    if isinstance(cfg, Mapping):
+        return {str(k): _fingerprint_dict(v) for k, v in cfg.items()}
+    return cfg
+
+
 def fingerprint(cfg: Any, exclude: tuple[str, ...] = ()) -> str:
     """Stable short hash of a config (top-level keys in ``exclude`` are ignored)."""
-    d = to_dict(cfg)
+    d = _fingerprint_dict(cfg)
     for k in exclude:
         d.pop(k, None)
     blob = json.dumps(d, sort_keys=True, separators=(",", ":")).encode()

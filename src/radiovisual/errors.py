@@ -21,3 +21,7 @@ class LabelAccessError(RadiovisualError):
 
 class StageChangedError(RadiovisualError):
     """A stage's run directory holds work made with another config or other inputs (``--force`` replaces it)."""
+
+
+class EvaluationError(RadiovisualError):
+    """Input an evaluator refuses (e.g. confidence scores outside [0, 1], as cruw-devkit does)."""

@@ -8,7 +8,7 @@ from .common import add_set
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="quick", help="smoke | quick | paper (default: quick)")
+    p.add_argument("--preset", default="quick", help="smoke | quick | cruw | paper (default: quick)")
     p.add_argument("--scenario", default=None, help="parking_lot | suburban | street_canyon (default: preset's)")
     p.add_argument("--out", required=True, help="output store directory (created; re-run the same command to resume)")
     p.add_argument("--n", type=int, default=None, metavar="TOTAL",

@@ -7,7 +7,7 @@ The resolved config (including the seed) is saved into every dataset.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from ..config import resolve
 from ..errors import ConfigError
@@ -16,6 +16,9 @@ from ..sensors.radar import C0  # one definition of the speed of light [m/s]
 
 # "mix": sequence k of each split is built as scenario MIX_SCENARIOS[k % 3] (equal thirds, per sequence)
 SCENARIOS = MIX_SCENARIOS + ("mix",)
+# ROD2021's range bins are k * (Fs / 134) * c / (2 S) (4e6 Hz sampling, 21.0017e12 Hz/s slope, dataset.cruw);
+# an OFDM radar of bandwidth B has its IFFT bins at k * c / (2B), so B = S * 134 / Fs puts them on CRUW's.
+CRUW_BANDWIDTH_HZ = 21.0017e12 * 134 / 4e6
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,7 @@ class RadioConfig:
     spacing_wavelengths: float = 0.5
     n_azimuth_bins: int = 64
     azimuth_fov_deg: float = 120.0  # azimuth bin centres span [-fov/2, +fov/2]
+    azimuth_grid: str = "uniform"   # "uniform" in angle, or "sine": uniform in sin(az), like an angle FFT
     range_min_m: float = 2.0       # heatmap rows cover [range_min_m, range_max_m]
     range_max_m: float = 26.0
     tx_power_dbm: float = 30.0
@@ -52,6 +56,13 @@ class RadioConfig:
     doppler_symbols: int = 64
     pri_s: float = 1e-4
     save_csi: bool = False
+    # Complex radar cube (``sensors.cube``, docs/dataset-format.md): per frame, ``cube_chirps`` beamformed
+    # complex range-azimuth chirps taken evenly from the slow-time burst (0 = off), and with ``cube_raw`` the
+    # raw CFR of every chirp (chirp x subcarrier x antenna) from which the stored maps are computed.
+    cube_chirps: int = 0
+    cube_raw: bool = False
+    # added after stores existed: left out of the config fingerprint while at their defaults
+    FINGERPRINT_OMIT_DEFAULTS: ClassVar[tuple[str, ...]] = ("azimuth_grid", "cube_chirps", "cube_raw")
 
     @property
     def wavelength_m(self) -> float:
@@ -79,6 +90,8 @@ class RadioConfig:
             raise ConfigError(f"radio.n_azimuth_bins must be >= 4, got {self.n_azimuth_bins}")
         if not 0 < self.azimuth_fov_deg <= 180:
             raise ConfigError(f"radio.azimuth_fov_deg must be in (0, 180], got {self.azimuth_fov_deg}")
+        if self.azimuth_grid not in ("uniform", "sine"):
+            raise ConfigError(f"radio.azimuth_grid must be 'uniform' or 'sine', got {self.azimuth_grid!r}")
         if not 0 <= self.range_min_m < self.range_max_m:
             raise ConfigError("radio.range_min_m must be >= 0 and < radio.range_max_m")
         unamb = self.n_subcarriers * self.range_resolution_m
@@ -92,6 +105,14 @@ class RadioConfig:
             raise ConfigError("radio.doppler_symbols must be >= 2 and radio.pri_s > 0")
         if self.clutter_max_depth < 0 or self.rcs_max_depth < 1:
             raise ConfigError("radio.clutter_max_depth must be >= 0 and radio.rcs_max_depth >= 1")
+        if not 0 <= self.cube_chirps <= self.doppler_symbols:
+            raise ConfigError(f"radio.cube_chirps must be in [0, radio.doppler_symbols={self.doppler_symbols}] "
+                              f"(chirps are taken from the slow-time burst), got {self.cube_chirps}")
+        if self.cube_raw and self.cube_chirps < 1:
+            raise ConfigError("radio.cube_raw needs radio.cube_chirps >= 1 (the raw cube is part of the cube option)")
+        if self.cube_chirps and self.save_csi:
+            raise ConfigError("radio.save_csi cannot be combined with radio.cube_chirps; "
+                              "radio.cube_raw stores the CFR of every chirp (chirp 0 is the CSI)")
 
 
 @dataclass(frozen=True)
@@ -131,6 +152,8 @@ class SceneConfig:
     def validate(self) -> None:
         if self.n_frames < 1:
             raise ConfigError("scene.n_frames must be >= 1")
+        if not self.frame_dt_s > 0:
+            raise ConfigError(f"scene.frame_dt_s must be > 0 (the frame period in seconds), got {self.frame_dt_s}")
         if not self.bs_height_m > 0:
             raise ConfigError("scene.bs_height_m must be > 0")
         lo, hi = self.speed_mps
@@ -174,6 +197,10 @@ class SynthConfig:
             raise ConfigError(f"unknown scenario '{self.scenario}' (choose from {', '.join(SCENARIOS)})")
         for part in (self.radio, self.camera, self.scene, self.splits):
             part.validate()
+        burst = self.radio.doppler_symbols * self.radio.pri_s
+        if burst > self.scene.frame_dt_s:
+            raise ConfigError(f"the slow-time burst (radio.doppler_symbols x radio.pri_s = {burst:.4g} s) must fit "
+                              f"in one frame period (scene.frame_dt_s = {self.scene.frame_dt_s:.4g} s)")
 
 
 SYNTH_PRESETS: dict[str, dict[str, Any]] = {
@@ -190,6 +217,13 @@ SYNTH_PRESETS: dict[str, dict[str, Any]] = {
     },
     # the CPU default of `make demo`
     "quick": {"radio": {"clutter_every_frame": False, "rcs_samples_per_sp": 250}},
+    # quick, made for RODNet (docs/cruw.md): ROD2021's 30 fps, 32-frame sequences (RODNet's 16-frame windows
+    # fit), four complex chirps per frame, and the RA grid of ROD2021 itself: range bins k * Fs/134 * c/(2S),
+    # k = 3..130 (bandwidth S * 134 / Fs puts our IFFT bins there) and 128 azimuth bins uniform in sin(az)
+    "cruw": {"radio": {"clutter_every_frame": False, "rcs_samples_per_sp": 250,
+                       "bandwidth_hz": CRUW_BANDWIDTH_HZ, "range_min_m": 0.639, "range_max_m": 27.7,
+                       "n_azimuth_bins": 128, "azimuth_fov_deg": 180.0, "azimuth_grid": "sine", "cube_chirps": 4},
+             "scene": {"n_frames": 32, "frame_dt_s": 1.0 / 30.0}},
     # paper Tab. 3: 16x16 array, 800 MHz at 28 GHz, 180 angle x 640 range bins, 24k/6k/10k
     "paper": {
         "radio": {"n_subcarriers": 640, "array_rows": 16, "array_cols": 16, "n_azimuth_bins": 180,

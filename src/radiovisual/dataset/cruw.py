@@ -124,6 +124,7 @@ class Sequence:
     calib: Path
     objects: dict[int, list[tuple[float, float, int]]]  # frame -> [(range m, azimuth rad, class id)]
     detections: dict[int, list[tuple[float, float, float, float, float, int]]] | None = None
+    subset: str = "train"  # the folder under sequences/ and annotations/ (train, or test when labelled)
 
     @property
     def frames(self) -> list[int]:
@@ -147,24 +148,41 @@ def list_sequences(root: Path, patterns: tuple[str, ...]) -> list[str]:
         return names
     keep: list[str] = []
     for pat in patterns:
-        hit = [n for n in names if (SCENE_OF.get(n) == pat if pat in _SCENE_SEQS else fnmatch.fnmatch(n, pat))]
+        hit = _match(names, pat)
         if not hit:
             _fail(f"--sequences {pat!r} matches no sequence under {base}")
         keep += [n for n in hit if n not in keep]
     return sorted(keep)
 
 
-def radar_path(root: Path, name: str, frame: int, chirp: int) -> Path:
-    return root / "sequences" / "train" / name / RADAR_DIR / f"{frame:06d}_{chirp:04d}.npy"
+def _match(names: list[str], pat: str) -> list[str]:
+    return [n for n in names if (SCENE_OF.get(n) == pat if pat in _SCENE_SEQS else fnmatch.fnmatch(n, pat))]
 
 
-def image_path(root: Path, name: str, frame: int) -> Path:
-    return root / "sequences" / "train" / name / IMAGE_DIR / f"{frame:010d}.jpg"
+def labelled_test_sequences(root: Path, patterns: tuple[str, ...]) -> list[str]:
+    """Sequences under ``sequences/test`` that have ``annotations/test/<SEQ>.txt`` (an export-cruw tree's val and
+    test; ROD2021's own test split has no labels, so none), filtered by ``patterns`` without requiring a match."""
+    base = root / "sequences" / "test"
+    if not base.is_dir():
+        return []
+    names = sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")
+                   and (root / "annotations" / "test" / f"{p.name}.txt").is_file())
+    if patterns:
+        names = sorted({n for pat in patterns for n in _match(names, pat)})
+    return names
 
 
-def _scan_radar(root: Path, name: str) -> int:
+def radar_path(root: Path, name: str, frame: int, chirp: int, subset: str = "train") -> Path:
+    return root / "sequences" / subset / name / RADAR_DIR / f"{frame:06d}_{chirp:04d}.npy"
+
+
+def image_path(root: Path, name: str, frame: int, subset: str = "train") -> Path:
+    return root / "sequences" / subset / name / IMAGE_DIR / f"{frame:010d}.jpg"
+
+
+def _scan_radar(root: Path, name: str, subset: str = "train") -> int:
     """Number of frames; every frame 0..T-1 must have every released chirp."""
-    d = root / "sequences" / "train" / name / RADAR_DIR
+    d = root / "sequences" / subset / name / RADAR_DIR
     if not d.is_dir():
         _fail(f"sequence {name}: missing radar folder {d}")
     have: dict[int, set[int]] = {}
@@ -184,7 +202,7 @@ def _scan_radar(root: Path, name: str) -> int:
     for f in range(T):
         for c in CHIRP_IDS:
             if c not in have.get(f, ()):
-                _fail(f"sequence {name}: missing chirp {c} of frame {f} ({radar_path(root, name, f, c)})")
+                _fail(f"sequence {name}: missing chirp {c} of frame {f} ({radar_path(root, name, f, c, subset)})")
     return T
 
 
@@ -296,11 +314,11 @@ def check_ra_header(path: Path, shape: tuple[int, ...]) -> None:
         _fail(f"radar file {path} has dtype {a.dtype}, expected floating point")
 
 
-def scan_sequence(root: Path, name: str, detections_dir: Path | None) -> Sequence:
-    T = _scan_radar(root, name)
-    objs = read_annotations(root / "annotations" / "train" / f"{name}.txt", T)
+def scan_sequence(root: Path, name: str, detections_dir: Path | None, subset: str = "train") -> Sequence:
+    T = _scan_radar(root, name, subset)
+    objs = read_annotations(root / "annotations" / subset / f"{name}.txt", T)
     for f in sorted(objs):
-        if not image_path(root, name, f).is_file():
-            _fail(f"sequence {name}: missing image {image_path(root, name, f)} for annotated frame {f}")
+        if not image_path(root, name, f, subset).is_file():
+            _fail(f"sequence {name}: missing image {image_path(root, name, f, subset)} for annotated frame {f}")
     dets = read_detections(detections_dir / f"{name}.txt", T) if detections_dir is not None else None
-    return Sequence(name, T, find_calib(root, name), objs, dets)
+    return Sequence(name, T, find_calib(root, name), objs, dets, subset)

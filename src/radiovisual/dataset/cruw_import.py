@@ -74,6 +74,24 @@ def split_sequences(names: list[str], cfg: CruwImportConfig) -> dict[str, list[s
     return {"train": [n for n in names if n not in val], "val": val}
 
 
+def _splits(names: list[str], tests: list[str], cfg: CruwImportConfig, side: dict | None) -> dict[str, list[str]]:
+    """Train sequences split by ``split_sequences``; labelled sequences under ``sequences/test`` (an export-cruw
+    tree's val and test) go back to the split the export's sidecar names, or to val when listed in
+    ``val_sequences``, else to test."""
+    was = {n: v.get("split") for n, v in ((side or {}).get("sequences") or {}).items() if isinstance(v, dict)}
+    to_val = [n for n in tests if n in cfg.val_sequences or was.get(n) == "val"]
+    own = tuple(v for v in cfg.val_sequences if v not in tests)
+    if cfg.val_sequences and not own:   # an explicit val list, all of it under test: carve nothing from train
+        splits = {"train": list(names), "val": []}
+    else:
+        splits = split_sequences(names, replace(cfg, val_sequences=own))
+    splits["val"] = sorted(splits["val"] + to_val)
+    rest = [n for n in tests if n not in to_val]
+    if rest:
+        splits["test"] = rest
+    return splits
+
+
 def _image_factor(width: int, max_w: int) -> int:
     return max(1, int(math.ceil(width / max_w)))
 
@@ -163,8 +181,10 @@ def import_cruw(root: str | Path, out: str | Path, cfg: CruwImportConfig | None 
     side = _sidecar(root)
     rb, ab = cruw.range_grid_m(), cruw.azimuth_grid_rad()
     names = cruw.list_sequences(root, cfg.sequences)
+    tests = [n for n in cruw.labelled_test_sequences(root, cfg.sequences) if n not in names]
     det_dir = Path(cfg.detections) if cfg.detections else None
     seqs = {n: cruw.scan_sequence(root, n, det_dir) for n in names}
+    seqs.update({n: cruw.scan_sequence(root, n, det_dir, "test") for n in tests})
     empty = [n for n, s in seqs.items() if not s.frames]
     if empty:
         raise DatasetError(f"sequence(s) without any annotated frame: {', '.join(empty)}")
@@ -172,10 +192,10 @@ def import_cruw(root: str | Path, out: str | Path, cfg: CruwImportConfig | None 
     for s in seqs.values():  # headers only: every malformed file fails before the store is touched
         for f in s.frames:
             for c in chirps:
-                cruw.check_ra_header(cruw.radar_path(root, s.name, f, c), cruw.RA_SHAPE)
+                cruw.check_ra_header(cruw.radar_path(root, s.name, f, c, s.subset), cruw.RA_SHAPE)
     calib = {n: cruw.read_calib(s.calib) for n, s in seqs.items()}
     first = calib[names[0]]
-    for n in names:
+    for n in seqs:
         if not (np.allclose(calib[n]["K"], first["K"]) and np.allclose(calib[n]["D"], first["D"])):
             raise DatasetError(f"sequence {n} uses a different camera calibration than {names[0]}; "
                                "import sequences of one calibration per store (--sequences)")
@@ -185,7 +205,7 @@ def import_cruw(root: str | Path, out: str | Path, cfg: CruwImportConfig | None 
     with Image.open(cruw.image_path(root, s0.name, s0.frames[0])) as im:
         wh = im.size
     factor = _image_factor(wh[0], cfg.max_image_width)
-    splits = split_sequences(names, cfg)
+    splits = _splits(names, tests, cfg, side)
     fp = fingerprint({"root": str(root.resolve()), "config": to_dict(cfg)})
     _prepare(out, fp)
     from .synth import read_root_attrs
@@ -211,10 +231,11 @@ def import_cruw(root: str | Path, out: str | Path, cfg: CruwImportConfig | None 
 
     rootg = create_root(out, _jsonable(attrs))
     counts = {}
+    gain = float((side or {}).get("radar_gain") or 1.0)   # export-cruw's scale, divided out again
     for split, members in splits.items():
         if members:
             counts[split] = _write_split(rootg, split, [seqs[n] for n in members], root, shape, cfg, factor, wh,
-                                         K_obj, K_det, progress)
+                                         K_obj, K_det, progress, gain)
     sheet = _datasheet(attrs, counts)
     rootg.attrs.update(_jsonable({"splits": counts, "sequences": {s: len(v) for s, v in splits.items() if v},
                                   "datasheet": sheet,
@@ -249,8 +270,9 @@ def _prepare(out: Path, fp: str) -> None:
 
 def _write_split(g: Any, split: str, seqs: list[cruw.Sequence], root: Path, shape: tuple[int, ...],
                  cfg: CruwImportConfig, factor: int, wh: tuple[int, int], K_obj: int, K_det: int,
-                 progress: bool) -> int:
-    """Stream sequences into the split's arrays (memory: one sequence)."""
+                 progress: bool, gain: float = 1.0) -> int:
+    """Stream sequences into the split's arrays (memory: one sequence). ``gain``: the export's radar scale
+    (sidecar ``radar_gain``; 1 for ROD2021 itself), divided out so an exported store comes back in dBm."""
     N = sum(len(s.frames) for s in seqs)
     H, W = wh[1] // factor, wh[0] // factor
     R, A = shape[:2]
@@ -279,13 +301,14 @@ def _write_split(g: Any, split: str, seqs: list[cruw.Sequence], root: Path, shap
         blk: dict[str, np.ndarray] = {k: np.zeros((T,) + sp, dt) for k, (sp, dt) in specs.items()}
         blk["objects"][:] = np.nan
         for i, f in enumerate(fr):
-            maps = [cruw.load_ra(cruw.radar_path(root, s.name, f, c), shape) for c in chirps]
+            maps = [cruw.load_ra(cruw.radar_path(root, s.name, f, c, s.subset), shape) / np.float32(gain)
+                    for c in chirps]
             power = np.mean([np.square(m[..., 0].astype(np.float64)) + np.square(m[..., 1]) for m in maps], 0)
             with np.errstate(divide="ignore"):
                 blk["radar"][i] = np.maximum(10 * np.log10(power), cfg.floor_db)
             if cfg.store_complex:
                 blk["radar_complex"][i] = maps[0][..., 0] + 1j * maps[0][..., 1]
-            blk["image"][i] = _read_image(cruw.image_path(root, s.name, f), wh, factor)
+            blk["image"][i] = _read_image(cruw.image_path(root, s.name, f, s.subset), wh, factor)
             objs = sorted(s.objects[f])  # nearest first
             blk["objects"][i, :len(objs)] = objs
             blk["target_polar"][i] = objs[0][:2]
@@ -339,7 +362,8 @@ def _datasheet(attrs: dict, counts: dict[str, int]) -> str:
         "**Motivation.** Real 77 GHz radar + camera data for the paper's CRUW column (Tab. 4).\n\n"
         f"**Composition.** {counts} samples; train sequences {seqs['train']}, val sequences {seqs['val']} "
         "(val carved from ROD2021 train by whole sequences; ROD2021 test has no labels and no images and is "
-        "not imported). Only frames with at least one annotated object are imported. "
+        "not imported; labelled sequences under sequences/test, as export-cruw writes them, become test: "
+        f"{seqs.get('test', [])}). Only frames with at least one annotated object are imported. "
         f"Target: {TARGET_POINT}.\n\n"
         "**Collection.** Wang et al., CRUW / ROD2021 (TI AWR1843, 1440x864 camera, 30 fps). Radar = RA power "
         f"[dB] of chirp {attrs['config']['chirp']}; images reduced by {attrs['camera']['image_reduction']}.\n\n"

@@ -22,6 +22,9 @@ LABELS = {
     "depth": "float32 [N,H,W] camera depth [m] (GROUND TRUTH)",
     "range_doppler": "float32 [N,R,D] range-Doppler power [dB] over the slow-time burst",
     "csi": "complex64 [N,antennas,subcarriers] channel frequency response",
+    "radar_chirps": "complex64 [N,C,R,A] beamformed range-azimuth of C chirps of the slow-time burst, phase kept "
+                    "[sqrt(mW)] (radio.cube_chirps)",
+    "radar_cube": "complex64 [N,D,K,antennas] raw CFR of every chirp of the burst [sqrt(mW)] (radio.cube_raw)",
     "sequence": "int32 [N] sequence id within the split",
     "scenario_id": "int32 [N] the sample's scenario: index into (parking_lot, suburban, street_canyon) "
                    "(capture metadata: where the base station stands; a `mix` store cycles them per sequence)",
@@ -89,8 +92,9 @@ def make_datasheet(attrs: dict[str, Any]) -> str:
     R = len(attrs.get("range_bins_m", []) or [])
     A = len(attrs.get("azimuth_bins_rad", []) or [])
     D = len(attrs.get("doppler_bins_mps", []) or [])
-    arrays = [k for k in LABELS if k not in ("depth", "csi") or
-              (k == "depth" and cfg.get("store_depth")) or (k == "csi" and radio.get("save_csi"))]
+    arrays = [k for k in LABELS if k not in ("depth", "csi", "radar_chirps", "radar_cube") or
+              (k == "depth" and cfg.get("store_depth")) or (k == "csi" and radio.get("save_csi"))
+              or (k == "radar_chirps" and radio.get("cube_chirps")) or (k == "radar_cube" and radio.get("cube_raw"))]
     lines = [
         f"# Datasheet: radiovisual synthetic ISAC dataset ({attrs.get('scenario', '?')})",
         "",
@@ -105,7 +109,8 @@ def make_datasheet(attrs: dict[str, Any]) -> str:
         "scenery (ground, buildings/props).",
         f"- Samples per split: {', '.join(f'{k} {v}' for k, v in splits.items())} "
         f"({', '.join(f'{k} {v}' for k, v in seqs.items())} sequences of {T} frames, "
-        f"{scene.get('frame_dt_s')} s apart). Split sizes are rounded UP to whole sequences.",
+        f"{scene.get('frame_dt_s')} s apart, {1.0 / float(scene.get('frame_dt_s') or 1.0):.4g} frames/s). "
+        "Split sizes are rounded UP to whole sequences.",
         "- Splits are independent draws (disjoint seeds); sequences are the unit of randomness.",
         f"- Radar heatmap: {R} range x {A} azimuth bins"
         + (f", range-Doppler {R} x {D}" if D else "") + ".",

@@ -42,6 +42,8 @@ OPTIONAL_ARRAYS: dict[str, str] = {
     "velocity": "float32",
     "car_model": "int32",
     "scenario_id": "int32",   # capture metadata: index into scene.layouts.MIX_SCENARIOS (-1: other)
+    "radar_chirps": "complex64",   # [N, C, R, A] beamformed complex RA chirps (radio.cube_chirps)
+    "radar_cube": "complex64",     # [N, D, K, antennas] raw CFR of every chirp (radio.cube_raw)
 }
 # Ground truth a real radar/camera rig would not have. Label-free methods never read these.
 # "objects": all annotated objects of imported real data (CRUW), see docs/cruw.md.

@@ -159,6 +159,9 @@ class SequenceGenerator:
             out["range_doppler"] = np.asarray(rad["range_doppler"], np.float32)
         if self.cfg.radio.save_csi and rad.get("csi") is not None:
             out["csi"] = np.asarray(rad["csi"], np.complex64)
+        for k in ("radar_chirps", "radar_cube"):   # radio.cube_chirps / cube_raw (sensors.cube)
+            if rad.get(k) is not None:
+                out[k] = np.asarray(rad[k], np.complex64)
         if self.cfg.store_depth:
             out["depth"] = np.asarray(cam["depth"], np.float32)
         if self._camera_attrs is None:

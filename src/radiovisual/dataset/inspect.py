@@ -53,6 +53,8 @@ def info(path: str | Path) -> dict[str, Any]:
                           "azimuth_bins": len(ab), "azimuth_deg": [float(np.rad2deg(ab[0])), float(np.rad2deg(ab[-1]))]}
     if cam:
         res["camera"] = {k: cam.get(k) for k in ("width", "height", "hfov_deg", "spp")}
+    dt = a.get("frame_dt_s") or (cfg.get("scene") or {}).get("frame_dt_s")
+    res["sequences"] = {"frames": a.get("frames_per_sequence"), "frame_dt_s": dt}
     if not res["complete"] and "config" in a and "config_fingerprint" in a:
         try:
             plan = make_plan(from_dict(SynthConfig, cfg))
@@ -79,6 +81,10 @@ def format_info(d: dict[str, Any]) -> str:
     if "camera" in d:
         c = d["camera"]
         lines.append(f"  camera: {c['width']}x{c['height']} px, hfov {c['hfov_deg']} deg, {c['spp']} spp")
+    sq = d.get("sequences") or {}
+    if sq.get("frame_dt_s"):
+        lines.append(f"  sequences: {sq.get('frames') or 'variable'} frames, {sq['frame_dt_s']:.4g} s apart "
+                     f"({1.0 / sq['frame_dt_s']:.3g} frames/s)")
     for s, v in d["splits"].items():
         lines.append(f"  {s}: {v['samples']} samples")
         for k, a in v["arrays"].items():

@@ -153,6 +153,8 @@ def prepare_store(cfg: SynthConfig, out: str | Path) -> str:
         "scenario": cfg.scenario, "config": to_dict(cfg), "config_fingerprint": fp,
         "target_point": TARGET_POINT, "software": software_versions(),
         "planned_sequences": plan.sequences, "frames_per_sequence": plan.n_frames,
+        # the frame period, first-class next to T (also in config.scene): consumers need not dig for it
+        "frame_dt_s": cfg.scene.frame_dt_s, "frame_rate_hz": 1.0 / cfg.scene.frame_dt_s,
     })
     return "new"
 

@@ -14,6 +14,9 @@ Definitions (cruw-devkit ``eval/metrics.py`` and ``eval/rod``; written from them
   AP_k = mean over (t, recall points); AR_k = mean over t of the final recall.
 * AP, AR = sum over classes of (GT count of class k / GT count) * AP_k (resp. AR_k); classes with no
   GT and no detection in any frame are skipped. With no GT at all, AP and AR are NaN.
+* Confidence scores must lie in [0, 1]: cruw-devkit raises on a score above 1, so a score outside [0, 1] is
+  refused here with one line (``EvaluationError``) rather than mapped; NaN scores (like NaN positions) mark
+  padding and are dropped.
 * Kept on purpose (the devkit does it): recall = tp / (n_gt + eps). For a class with exactly ONE GT
   object that is 1 - 2^-52, so the recall point 1.0 is never reached and a perfect detector scores
   AP = 100/101; with n_gt >= 2 the sum rounds to n_gt and the quirk vanishes.
@@ -25,6 +28,8 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
+
+from ..errors import EvaluationError
 
 CLASSES = ("pedestrian", "cyclist", "car")
 CLASS_SIZES_M = (0.5, 1.0, 3.0)
@@ -52,6 +57,17 @@ class RodEvalFilter:
         p = np.asarray(polar, np.float64).reshape(-1, 2)
         return ((p[:, 0] >= self.min_range_m) & (p[:, 0] <= self.max_range_m)
                 & (np.abs(p[:, 1]) <= np.deg2rad(self.max_az_deg)))
+
+
+def check_scores(scores: Sequence[np.ndarray] | np.ndarray, where: str = "detection") -> None:
+    """One-line refusal of any finite score outside [0, 1], as cruw-devkit refuses scores above 1."""
+    for f, sc in enumerate(scores if isinstance(scores, (list, tuple)) else [scores]):
+        sc = np.asarray(sc, np.float64).ravel()
+        bad = np.isfinite(sc) & ((sc < 0.0) | (sc > 1.0))
+        if bad.any():
+            at = f" in frame {f}" if isinstance(scores, (list, tuple)) else f" at index {int(np.argmax(bad))}"
+            raise EvaluationError(f"{where} confidence scores must lie in [0, 1] (cruw-devkit refuses scores above "
+                                  f"1); got {sc[bad][0]:g}{at}")
 
 
 def _match_frame(g: np.ndarray, d: np.ndarray, size_m: float, thresholds: np.ndarray) -> np.ndarray:
@@ -107,6 +123,7 @@ def evaluate_rod(gts: Sequence[np.ndarray], dts: Sequence[np.ndarray], filt: Rod
     filt = filt or RodEvalFilter()
     if len(gts) != len(dts):
         raise ValueError(f"gts ({len(gts)} frames) and dts ({len(dts)} frames) differ in length")
+    check_scores([np.asarray(d, np.float64).reshape(-1, 4)[:, 3] for d in dts])
     K, T = len(sizes_m), len(thresholds)
     tps = [[] for _ in range(K)]
     scs = [[] for _ in range(K)]
@@ -165,6 +182,7 @@ def evaluate_localiser_points(pred_polar: np.ndarray, gt_objects: np.ndarray, sc
     pred = np.asarray(pred_polar, np.float64)
     gto = np.asarray(gt_objects, np.float64)
     score = np.ones(len(pred)) if score is None else np.asarray(score, np.float64)
+    check_scores(score)
     if gto.ndim != 3 or gto.shape[0] != len(pred) or gto.shape[2] != 3:
         raise ValueError(f"gt_objects must be [N={len(pred)}, K, 3], got {list(gto.shape)}")
     filt = filt or RodEvalFilter()

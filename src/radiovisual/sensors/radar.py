@@ -54,8 +54,12 @@ def range_bins_m(radio) -> np.ndarray:
 
 
 def azimuth_bins_rad(radio) -> np.ndarray:
-    """[A] bin centres [rad], uniform over [-fov/2, +fov/2], ascending (negative = left)."""
+    """[A] bin centres [rad] over [-fov/2, +fov/2], ascending (negative = left): uniform in angle, or with
+    ``radio.azimuth_grid == "sine"`` uniform in sin(az) (an angle FFT's grid; CRUW's at fov = 180 deg)."""
     half = np.deg2rad(radio.azimuth_fov_deg) / 2.0
+    if getattr(radio, "azimuth_grid", "uniform") == "sine":
+        s = np.sin(half)
+        return np.arcsin(np.clip(np.linspace(-s, s, radio.n_azimuth_bins), -1.0, 1.0))
     return np.linspace(-half, half, radio.n_azimuth_bins)
 
 

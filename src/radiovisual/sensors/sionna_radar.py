@@ -75,12 +75,16 @@ class RadarSimulator:
         self._V = rp.beamformer(r)                      # [N, A]
         self._k0 = 2 * np.pi / r.wavelength_m
         self._d = rp.element_positions_m(r)              # [N]
+        from .cube import CubeDSP, cube_enabled
+
+        # complex chirps / raw cube (radio.cube_chirps): its own DSP; off, nothing below changes
+        self._cube = CubeDSP(r, self.rows, self._V) if cube_enabled(r) else None
         self.timings: dict[str, float] = {}  # cumulative: scene_s, solve_s, clutter_solve_s, dsp_s, frames, n_paths
 
     # ------------------------------------------------------------------ public
     def attrs(self) -> dict:
         r = self.radio
-        return {
+        out = {
             "range_bins_m": rp.range_bins_m(r).tolist(),
             "azimuth_bins_rad": rp.azimuth_bins_rad(r).tolist(),
             "doppler_bins_mps": rp.doppler_bins_mps(r).tolist(),
@@ -114,6 +118,9 @@ class RadarSimulator:
                 "range_doppler_units": "dBm at the range-Doppler processor output",
             },
         }
+        if self._cube is not None:
+            out["radio"]["cube"] = self._cube.attrs()
+        return out
 
     def simulate(self, world, seed: int, progress=None) -> dict:
         """All frames of ``world``: radar [T,R,A], range_doppler [T,R,D] (float32 dB), csi [T,N,K]."""
@@ -126,6 +133,8 @@ class RadarSimulator:
         out = {"radar": np.empty((T, R, A), np.float32), "range_doppler": np.empty((T, R, D), np.float32)}
         if r.save_csi:
             out["csi"] = np.empty((T, r.array_cols, r.n_subcarriers), np.complex64)
+        if self._cube is not None:
+            out.update(self._cube.allocate(T))
         noise_rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x5EED]))
         tb = world.target_body
         static_clutter = None
@@ -137,7 +146,7 @@ class RadarSimulator:
         # With static clutter (and no stored CSI) its coherent range-antenna / range-Doppler sums
         # are the same every frame: computed once, only the target echoes are summed per frame.
         static_sum = None
-        if static_clutter is not None and not r.save_csi:
+        if static_clutter is not None and not r.save_csi and not (self._cube is not None and self._cube.raw):
             t0 = time.perf_counter()
             static_sum = self._coherent(static_clutter)
             self._tick("dsp_s", time.perf_counter() - t0)
@@ -161,6 +170,8 @@ class RadarSimulator:
             out["range_doppler"][f] = res["range_doppler"]
             if r.save_csi:
                 out["csi"][f] = res["csi"]
+            if self._cube is not None:
+                self._cube.store(out, f, res)
             if progress is not None:
                 progress(1)
         return out
@@ -299,6 +310,8 @@ class RadarSimulator:
     def _dsp(self, path_sets: list[dict], rng: np.random.Generator,
              static_sum: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
         """Heatmaps of one frame; ``static_sum`` = ``_coherent`` of paths shared by all frames."""
+        if self._cube is not None:   # complex chirps on: sensors.cube computes the maps from the chirps
+            return self._cube.frame(*self._gains(path_sets), rng, static_sum)
         r = self.radio
         res = {}
         if r.save_csi:
