@@ -27,6 +27,7 @@ import math
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -67,19 +68,28 @@ class SpatialBackbone(nn.Module):
         s = 2 ** self.n_down
         return (s * self.stem[0], s * self.stem[1])
 
+    def coordinates(self, H: int, W: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """The appended input channels [1, 2 + 4 * coord_freqs, H, W]: normalised row, col in [-1, 1] (+ Fourier)."""
+        yy = torch.linspace(-1, 1, H, device=device, dtype=dtype).view(1, 1, H, 1).expand(1, 1, H, W)
+        xx = torch.linspace(-1, 1, W, device=device, dtype=dtype).view(1, 1, 1, W).expand(1, 1, H, W)
+        extra = [yy, xx]
+        for k in range(self.coord_freqs):   # Fourier features: sharp position codes are then easy to build
+            f = math.pi * 2 ** k
+            extra += [torch.sin(f * yy), torch.cos(f * yy), torch.sin(f * xx), torch.cos(f * xx)]
+        return torch.cat(extra, dim=1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"expected [B, {self.in_channels}, H, W], got {tuple(x.shape)}")
-        if self.coord_channels:
-            B, _, H, W = x.shape
-            yy = torch.linspace(-1, 1, H, device=x.device, dtype=x.dtype).view(1, 1, H, 1).expand(B, 1, H, W)
-            xx = torch.linspace(-1, 1, W, device=x.device, dtype=x.dtype).view(1, 1, 1, W).expand(B, 1, H, W)
-            extra = [yy, xx]
-            for k in range(self.coord_freqs):   # Fourier features: sharp position codes are then easy to build
-                f = math.pi * 2 ** k
-                extra += [torch.sin(f * yy), torch.cos(f * yy), torch.sin(f * xx), torch.cos(f * xx)]
-            x = torch.cat([x, *extra], dim=1)
-        return self.net(x)
+        if not self.coord_channels:
+            return self.net(x)
+        # The first conv sees cat([x, coordinates]); being linear (no bias), it is conv(x) + conv(coordinates), and
+        # the coordinate term is the same for every sample: computed once, broadcast over the batch (issue 23).
+        conv, c = self.net[0][0], self.in_channels
+        coords = self.coordinates(x.shape[2], x.shape[3], x.device, x.dtype)
+        h = F.conv2d(x, conv.weight[:, :c], None, conv.stride, conv.padding)
+        h = h + F.conv2d(coords, conv.weight[:, c:], None, conv.stride, conv.padding)
+        return self.net[1:](self.net[0][1:](h))
 
 
 def build_backbones(bcfg: Any) -> tuple[SpatialBackbone, SpatialBackbone]:

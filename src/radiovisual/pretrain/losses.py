@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .scores import mil_scores
+
 
 def info_nce_queue(q: torch.Tensor, k_pos: torch.Tensor, k_neg: torch.Tensor, tau: float) -> torch.Tensor:
     """One-sided MoCo InfoNCE, paper Sec. 4.1 L_c(q, k+, k-).
@@ -48,9 +50,10 @@ def smooth_max_score(v: torch.Tensor, r: torch.Tensor, tau_s: float) -> torch.Te
     v [Bv, D] (normalised), r [Br, D, N] (normalised per bin n) -> [Bv, Br]. A smooth maximum over
     the bins of radio map j (-> max_n as tau_s -> 0): the pair matches if *some* bin matches, and the
     gradient flows mostly to the best-matching bins (softmax weights), which trains spatial attention.
+    Computed by ``scores.mil_scores`` (chunked, no [Bv, Br, N] tensor kept; same values as
+    ``tau_s * logsumexp(einsum("id,jdn->ijn", v, r) / tau_s, dim=2)`` up to float rounding).
     """
-    att = torch.einsum("id,jdn->ijn", v, r)               # [Bv, Br, N] cross-modal attention
-    return tau_s * torch.logsumexp(att / tau_s, dim=2)
+    return mil_scores(v, r, tau_s)
 
 
 def _paired_smooth_max(v: torch.Tensor, r: torch.Tensor, tau_s: float) -> torch.Tensor:
@@ -94,9 +97,9 @@ def max_attention_similarity(v: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
     """s[i, j] = max_n <v_i, r_{j,n}>: vision embedding i against radio spatial map j.
 
     v [Bv, C] (normalised), r [Br, C, h, w] or [Br, C, N] (normalised along C per bin) -> [Bv, Br].
+    Same values and gradients as ``einsum("ic,jcn->ijn", v, r).amax(2)`` (``scores.mil_scores``).
     """
-    att = torch.einsum("ic,jcn->ijn", v, r.flatten(2))  # [Bv, Br, h*w] cross-modal attention maps
-    return att.amax(dim=2)
+    return mil_scores(v, r.flatten(2), None)
 
 
 def symmetric_infonce(sim_vr: torch.Tensor, sim_rv: torch.Tensor, scale: torch.Tensor | float,

@@ -36,6 +36,7 @@ from torch import nn
 from ..errors import StageChangedError
 from . import dist
 from .backbones import build_backbones
+from .binmlp import bin_mlp_train, fusable, normalize_rows
 from .ema import ema_update, fifo_enqueue
 from .losses import masked_mean_pool, mil_mcl_loss, mil_scl_loss
 
@@ -74,21 +75,31 @@ def bin_projector(c: int, hidden: int, out: int, norm: bool = True) -> nn.Sequen
 
 
 def project_bins(g: nn.Module, f: torch.Tensor) -> torch.Tensor:
-    """The MLP as 1x1 convs: f [B, C, h, w] -> L2-normalised z [B, D, h*w]."""
+    """The MLP as 1x1 convs: f [B, C, h, w] -> L2-normalised z [B, D, h*w], stored bins-major.
+
+    In training the standard projector runs folded (``binmlp``: same values up to rounding, fewer passes)."""
     B, C, h, w = f.shape
-    z = g(f.flatten(2).transpose(1, 2).reshape(B * h * w, C))        # [B*h*w, D]
-    return F.normalize(z.float(), dim=1).reshape(B, h * w, -1).transpose(1, 2)
+    x = f.flatten(2).transpose(1, 2).reshape(B * h * w, C)            # [B*h*w, C]
+    if fusable(g):
+        return normalize_rows(bin_mlp_train(g, x)).reshape(B, h * w, -1).transpose(1, 2)
+    return F.normalize(g(x).float(), dim=1).reshape(B, h * w, -1).transpose(1, 2)
+
+
+def bins_major(z: torch.Tensor) -> torch.Tensor:
+    """z [K, D, N] -> the same values stored bins-major (``z.transpose(1, 2)`` contiguous), the layout
+    ``project_bins`` returns and ``scores.mil_scores`` reads without a copy (the MCL radio-key queue)."""
+    return z.transpose(1, 2).contiguous().transpose(1, 2)
 
 
 def mirror(batch: dict[str, torch.Tensor], which: torch.Tensor) -> dict[str, torch.Tensor]:
     """Flip image/mask columns and radar azimuth columns of the samples where ``which`` [B] is True."""
     out = {}
+    idx = which.nonzero().squeeze(1)
     for k, v in batch.items():
         if v is None:
             out[k] = v
             continue
-        sel = which.view(-1, *([1] * (v.ndim - 1)))
-        out[k] = torch.where(sel, v.flip(-1), v)
+        out[k] = v.index_copy(0, idx, v.index_select(0, idx).flip(-1))   # only the selected samples are flipped
     return out
 
 
@@ -122,6 +133,25 @@ class PerBinMethod(nn.Module):
         """masked image -> z^v [B, D]: masked-average pooled features through g_v, L2-normalised."""
         f, g = (self.vision_k, self.proj_v_k) if ema else (self.vision, self.proj_v)
         return F.normalize(g(masked_mean_pool(f(image * gamma), gamma, f.stride)).float(), dim=1)
+
+    def embed_with_twins(self, radar: torch.Tensor, image: torch.Tensor, gamma: torch.Tensor, ema: bool = False
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(z^r, z^v, zbar^r, zbar^v): the embeddings of the batch and of its mirrored twins (azimuth reversed;
+        image and mask flipped). Each backbone runs once over [batch; twins] (GroupNorm is per sample, so this
+        equals two passes); the projectors see each half on its own, so their batch statistics do too (twins
+        first, the order in which their BatchNorm running statistics were always updated)."""
+        f_r, g_r = (self.radio_k, self.proj_r_k) if ema else (self.radio, self.proj_r)
+        f_v, g_v = (self.vision_k, self.proj_v_k) if ema else (self.vision, self.proj_v)
+        B = radar.shape[0]
+        fr = f_r(torch.cat([radar, radar.flip(-1)]))
+        masked = image * gamma
+        gam = torch.cat([gamma, gamma.flip(-1)])
+        pooled = masked_mean_pool(f_v(torch.cat([masked, masked.flip(-1)])), gam, f_v.stride)
+
+        def vis(p):
+            return F.normalize(g_v(p).float(), dim=1)
+        twin_r, twin_v = project_bins(g_r, fr[B:]), vis(pooled[B:])
+        return project_bins(g_r, fr[:B]), vis(pooled[:B]), twin_r, twin_v
 
     @torch.no_grad()
     def attention(self, radar: torch.Tensor, image: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
@@ -178,7 +208,7 @@ class MILMethod(PerBinMethod):
     def load_state_dict(self, state, strict: bool = True, assign: bool = False):
         q = state.get("queue_r")
         if q is not None and q.shape != self.queue_r.shape:
-            self.queue_r = torch.zeros_like(q)
+            self.queue_r = bins_major(torch.zeros(q.shape, dtype=q.dtype, device=self.queue_v.device))
         return super().load_state_dict(state, strict=strict, assign=assign)
 
     @torch.no_grad()
@@ -190,20 +220,21 @@ class MILMethod(PerBinMethod):
         radar, image, gamma = self._inputs(batch)
         with torch.no_grad():
             self.momentum_update()
-            k_r = self.embed_radio(radar, ema=True)
-            k_v = self.embed_vision(image, gamma, ema=True)
             hard_r = hard_v = None
             if self.mirror_neg:
-                hard_r = self.embed_radio(radar.flip(-1), ema=True)
-                hard_v = self.embed_vision(image.flip(-1), gamma.flip(-1), ema=True)
+                k_r, k_v, hard_r, hard_v = self.embed_with_twins(radar, image, gamma, ema=True)
+            else:
+                k_r, k_v = self.embed_radio(radar, ema=True), self.embed_vision(image, gamma, ema=True)
         q_r = self.embed_radio(radar)
         q_v = self.embed_vision(image, gamma)
         if self.queue_r.shape[-1] != q_r.shape[-1]:
             # first step: random unit vectors of the right map size (like queue_v), seeded
             g = torch.Generator().manual_seed(int(self.seed))
             K = self.queue_v.shape[0]
-            self.queue_r = F.normalize(torch.randn(K, *q_r.shape[1:], generator=g), dim=1).to(q_r.device)
-        loss, l_vr, l_rv = mil_mcl_loss(q_r, q_v, k_r, k_v, self.queue_r.clone(), self.queue_v.clone(),
+            self.queue_r = bins_major(F.normalize(torch.randn(K, *q_r.shape[1:], generator=g), dim=1).to(q_r.device))
+        # queue_r is passed without a copy: ``scores.mil_scores`` keeps nothing of a no-grad radio map for the
+        # backward, so the in-place enqueue below is safe (queue_v is kept: it is the no-grad *vision* side)
+        loss, l_vr, l_rv = mil_mcl_loss(q_r, q_v, k_r, k_v, self.queue_r, self.queue_v.clone(),
                                         hard_r, hard_v, self.tau, self.tau_s)
         self.enqueue(dist.gather(k_r), dist.gather(k_v))
         return loss, {"loss_v2r": l_vr.detach(), "loss_r2v": l_rv.detach()}
@@ -243,12 +274,15 @@ class MILSCLMethod(PerBinMethod):
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         radar, image, gamma = self._inputs(batch)
         hard_r = hard_v = None
-        if self.mirror_neg:
-            with torch.set_grad_enabled(self.twin_grad and torch.is_grad_enabled()):
-                hard_r = self.embed_radio(radar.flip(-1))
-                hard_v = self.embed_vision(image.flip(-1), gamma.flip(-1))
-        z_r = self.embed_radio(radar)                                     # [B, D, N]
-        z_v = self.embed_vision(image, gamma)                             # [B, D]
+        if self.mirror_neg and self.twin_grad:
+            z_r, z_v, hard_r, hard_v = self.embed_with_twins(radar, image, gamma)    # [B, D, N], [B, D], twins
+        else:
+            if self.mirror_neg:
+                with torch.no_grad():
+                    hard_r = self.embed_radio(radar.flip(-1))
+                    hard_v = self.embed_vision(image.flip(-1), gamma.flip(-1))
+            z_r = self.embed_radio(radar)                                 # [B, D, N]
+            z_v = self.embed_vision(image, gamma)                         # [B, D]
         offset = dist.rank() * z_v.shape[0]
         tau_s = self.tau_s if int(self.step) < self.smooth_steps else None
         if self.training:

@@ -18,6 +18,7 @@ from typing import Any
 from ..config import fingerprint, from_dict, to_dict
 from ..dataset.resolution import store_resolution
 from ..errors import ConfigError, DatasetError, RadiovisualError
+from ..utils.env import keep_freed_memory
 from ..utils.io import load_checkpoint, save_checkpoint, write_json, write_text
 from ..utils.stage import StageDir, is_done
 from .config import MASKED_METHODS, QUEUE_METHODS, PretrainConfig, resolve_pretrain_config
@@ -186,6 +187,8 @@ def _train(cfg: PretrainConfig, job: _Job, sd: StageDir, info: dict[str, Any], r
     T, device, total = cfg.train, job.device, job.total
     if T.threads:
         torch.set_num_threads(T.threads)
+    if device.type == "cpu":
+        keep_freed_memory()          # large CPU tensors reuse heap pages instead of faulting in fresh ones
     torch.manual_seed(cfg.seed)
     model = build_method(cfg).to(device)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=T.lr, weight_decay=T.weight_decay)
