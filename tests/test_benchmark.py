@@ -61,8 +61,10 @@ def _set_reaches_every_stage(data, out):
     sets = ["pretrain.train.batch_size=4", "pretrain.loss.queue_size=4", "pretrain.train.epochs=2",
             "selflabel.centroid_db=5", "localise.epochs=2", "cfar.pfa=1e-4", "teacher.gate_sigma=2.5",
             "pretrain_retries=0"]
+    # --eval-data scores every localiser on another store's val; on the same store it must repeat the table
     cmd = [sys.executable, "-m", "radiovisual.cli.main", "benchmark", "--preset", "smoke", "--data", str(data),
-           "--out", str(out), "--methods", "mcl", "--baselines", "cfar,rodnet", "--no-progress"]
+           "--out", str(out), "--methods", "mcl", "--baselines", "cfar,rodnet", "--no-progress",
+           "--eval-data", str(data)]
     r = subprocess.run(cmd + [a for s in sets for a in ("--set", s)], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     import zarr
@@ -76,8 +78,13 @@ def _set_reaches_every_stage(data, out):
         assert json.loads((out / run / "config.json").read_text())["config"]["epochs"] == 2, run
     assert json.loads((out / "rodnet" / "seed0" / "teacher" / "done.json").read_text())[
         "spec"]["config"]["gate_sigma"] == 2.5
-    tree = json.loads((out / "metrics.json").read_text())["config"]
+    res = json.loads((out / "metrics.json").read_text())
+    tree = res["config"]
     assert tree["cfar"]["pfa"] == 1e-4 and tree["pretrain"]["loss"]["queue_size"] == 4
+    other = res["eval_data"]["metrics"]
+    assert set(other) == {"supervised", "mcl", "rodnet"}
+    for name, row in other.items():
+        assert row["p50_m"] == res["metrics"][name]["p50_m"], name
 
 
 def test_benchmark_bad_method_is_one_line(tmp_path):

@@ -117,3 +117,17 @@ def test_target_visible_at_frame0(scenario, tmp_path):
             # and the target never drives through anything (its footprint may be at any heading)
             foot = np.stack([w.target_body.box_corners(f)[[0, 2, 6, 4], :2] for f in range(w.n_frames)])
             assert not boxes_overlap(foot, c.min(axis=0), c.max(axis=0), margin=0.0).any(), (scenario, seed, b.name)
+
+
+def test_mix_cycles_its_scenarios(tmp_path):
+    from radiovisual.errors import ConfigError
+    from radiovisual.scene.layouts import scenario_of
+
+    cfg = resolve_synth_config("smoke", scenario="mix")
+    assert [scenario_of(cfg, k) for k in range(4)] == ["parking_lot", "suburban", "street_canyon", "parking_lot"]
+    two = resolve_synth_config("smoke", scenario="mix", overrides=["scene.mix_scenarios=[street_canyon,suburban]"])
+    assert [scenario_of(two, k) for k in range(3)] == ["street_canyon", "suburban", "street_canyon"]
+    w = build_world(two, np.random.default_rng(0), tmp_path, sequence=1)
+    assert w.scenario == "suburban"
+    with pytest.raises(ConfigError, match="mix_scenarios"):
+        resolve_synth_config("smoke", scenario="mix", overrides=["scene.mix_scenarios=[moon]"])

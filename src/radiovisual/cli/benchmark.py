@@ -13,12 +13,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="smoke (about a minute), quick (CPU default), paper (GPU); default: quick, "
                         "or none with --config (the YAML is then the whole tree)")
     p.add_argument("--out", required=True, help="output directory (stages inside are reused on re-run)")
-    p.add_argument("--scenario", default=None, help="synth.scenario: parking_lot (default), suburban, street_canyon")
+    p.add_argument("--scenario", default=None,
+                   help="synth.scenario: parking_lot (default), suburban, street_canyon, mix (all three, per sequence)")
     p.add_argument("--methods", default=None,
                    help="comma-separated label-free rows (mcl,mcl+track,mcl-paper,scl,scl-paper,cl,clip,peak) or "
                         "'all'; default: all but scl-paper and clip")
     p.add_argument("--data", default=None,
                    help="use this existing complete dataset store instead of synthesising OUT/data")
+    p.add_argument("--eval-data", dest="eval_data", default=None,
+                   help="also score every row on the val split of this other store (same radar grid): e.g. a "
+                        "held-out scenario, with a --data store synthesised from the other two")
     p.add_argument("--baselines", default=None,
                    help="comma-separated baselines (cfar-genie,cfar,rodnet), 'none'; default: all three")
     p.add_argument("--eval", dest="evals", default=None,
@@ -47,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
             b.strip() for b in args.baselines.split(",") if b.strip()]
     if args.data:
         extra["data"] = args.data
+    if args.eval_data:
+        extra["eval_data"] = args.eval_data
     if args.evals:
         extra["evals"] = [e.strip() for e in args.evals.split(",") if e.strip()]
     if args.seeds is not None:

@@ -138,6 +138,8 @@ class CameraConfig:
 class SceneConfig:
     """Scenario geometry and motion."""
 
+    FINGERPRINT_OMIT_DEFAULTS: ClassVar[tuple[str, ...]] = ("mix_scenarios",)
+
     bs_height_m: float = 4.0
     n_frames: int = 15                 # frames per sequence
     frame_dt_s: float = 0.2            # time between frames [s]
@@ -148,6 +150,9 @@ class SceneConfig:
     # kinds of target motion (scene.motion.MOTIONS), drawn uniformly; () = the scenario's own mix
     # (scene.layouts.SCENARIO_MOTIONS)
     target_motions: tuple[str, ...] = ()
+    # scenario "mix": the scenarios its sequences cycle through (); () = all three built-in ones. Two of
+    # them make the training store of a held-out-scenario benchmark (docs/benchmark.md)
+    mix_scenarios: tuple[str, ...] = ()
 
     def validate(self) -> None:
         if self.n_frames < 1:
@@ -163,6 +168,10 @@ class SceneConfig:
             raise ConfigError("scene.jitter_std_m, scene.n_parked must be >= 0 and scene.n_car_models >= 1")
         from ..scene.motion import MOTIONS
 
+        bad_scn = [m for m in self.mix_scenarios if m not in MIX_SCENARIOS]
+        if bad_scn or len(set(self.mix_scenarios)) != len(self.mix_scenarios):
+            raise ConfigError(f"scene.mix_scenarios: each of {', '.join(MIX_SCENARIOS)} at most once, got "
+                              f"{list(self.mix_scenarios)}")
         bad = [m for m in self.target_motions if m not in MOTIONS]
         if bad:
             raise ConfigError(f"scene.target_motions: unknown kind(s) {', '.join(map(str, bad))} "

@@ -56,6 +56,7 @@ class BenchmarkConfig:
     baselines: tuple[str, ...] = BASELINES
     seeds: int = 1                   # seeds per method: pretraining, self-labels and localiser (mean +- std)
     data: str = ""                   # an existing complete dataset store to use instead of OUT/data
+    eval_data: str = ""              # also score every row on this store's val split (a held-out scenario)
     pretrain_retries: int = 1        # mcl: re-pretrain (seed + 1000) when the label-free proxies fail
     # proxy threshold: robust residual of the learned column->azimuth map; about one half-power beamwidth of
     # the 16-element lambda/2 array (0.886 * 2 / 16 = 0.11 rad): a map missing the returns by a beam does not localise

@@ -48,7 +48,11 @@ def build_report(out: Path, result: dict[str, Any], errors: dict[str, np.ndarray
             notes.append(f"WARNING: {DISPLAY.get(name, name)}: the label-free health check failed for seed(s) "
                          + ", ".join(f"{r['seed']} ({r['run']})" for r in bad)
                          + " with no retries left; its self-labels likely sit on the wrong objects.")
-    for scn, block in result.get("by_scenario", {}).items():
+    blocks = dict(result.get("by_scenario", {}))
+    if result.get("eval_data"):
+        blocks[f"{result['eval_data']['scenario']} (held out: {result['eval_data']['path']})"] = \
+            result["eval_data"]["metrics"]
+    for scn, block in blocks.items():
         sup = block.get("supervised", {}).get("p50_m")
         notes.append(f"Scenario {scn} (val, p50 / p90 [m], p50 ratio to Supervised): " + "; ".join(
             f"{DISPLAY.get(k, k)} {v['p50_m']:.3f} / {v['p90_m']:.3f}"

@@ -20,8 +20,8 @@ from ..utils.io import check_writable_dir, write_json
 from ..report.render import DISPLAY
 from .config import PRETRAIN_OF, BenchmarkConfig
 
-ROW_ORDER = ("supervised", "pseudo", "mcl", "mcl+track", "mcl-attention", "mcl-paper", "scl", "scl-paper", "cl", "clip", "peak",
-             "cfar-genie", "cfar", "rodnet")
+ROW_ORDER = ("supervised", "pseudo", "mcl", "mcl+track", "mcl-attention", "mcl-paper", "scl", "scl-paper", "cl",
+             "clip", "peak", "cfar-genie", "cfar", "rodnet")
 
 
 class Timer:
@@ -306,6 +306,24 @@ def _score(cfg: BenchmarkConfig, preds: dict, selflabel_paths: dict, data: Path,
     return metrics, errors
 
 
+def _score_elsewhere(cfg: BenchmarkConfig, loc_runs: dict[str, list[Path]], timer: Timer) -> dict[str, Any]:
+    """``eval_data``: every localiser (each seed) and Peak on another store's val split, e.g. a scenario none of
+    the training saw. The stores must share the radar grid (the localiser's input)."""
+    from ..evaluate.score import score_methods
+    from ..localise import predict
+
+    other = Path(cfg.eval_data)
+    ds = open_dataset(other, labels=False)
+    radar = ds.split("val").read("radar")
+    preds = {name: [predict(r, radar) for r in runs] for name, runs in loc_runs.items()}
+    if "peak" in cfg.methods:
+        preds["peak"] = [peak_predictions(other, radar)]
+    with timer.stage("evaluate:eval_data"):
+        block = score_methods(preds, other, "val")
+    return {"path": str(other), "scenario": ds.attrs.get("scenario"),
+            "metrics": {k: block[k] for k in ROW_ORDER if k in block}}
+
+
 def run_benchmark(cfg: BenchmarkConfig, out: str | Path, progress: bool = True,
                   log: Callable[[str], None] = print, force: bool = False) -> dict[str, Any]:
     """Compose the stages into ``out``; ``force`` replaces stage directories made with another config."""
@@ -339,6 +357,9 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, progress: bool = True,
             result["representation"] = represent
         from ..evaluate.score import score_by_scenario
 
+        if cfg.eval_data:
+            result["eval_data"] = _score_elsewhere(cfg, loc_runs, timer)
+
         by_scn = score_by_scenario(preds, data, "val")   # a mixed store: one block per scenario
         if by_scn:
             result["by_scenario"] = {scn: {k: block[k] for k in ROW_ORDER if k in block} for scn, block in by_scn.items()}
@@ -371,6 +392,10 @@ def format_table(result: dict[str, Any]) -> str:
         p90 = f"{m['p90_m']:.3f}" + (f" ±{m['p90_std_m']:.3f}" if "p90_std_m" in m else "")
         lf = "yes" if m["label_free"] else "no"
         rows.append(f"{DISPLAY.get(name, name):<19}{lf:>11}{p50:>16}{p90:>16}")
+    other = result.get("eval_data")
+    if other:
+        rows.append(f"  on {other['path']} ({other['scenario']}, val): " + ", ".join(
+            f"{DISPLAY.get(k, k)} {v['p50_m']:.3f}/{v['p90_m']:.3f}" for k, v in other["metrics"].items()))
     for scn, block in result.get("by_scenario", {}).items():
         rows.append(f"  {scn}: " + ", ".join(f"{DISPLAY.get(k, k)} {v['p50_m']:.3f}/{v['p90_m']:.3f}"
                                              for k, v in block.items()))

@@ -265,9 +265,13 @@ def _street(cfg, rng, cache, radar, depth, canyon: bool):
 
 
 def scenario_of(cfg, sequence: int) -> str:
-    """The scenario sequence ``sequence`` is built as: ``cfg.scenario``, or for ``mix`` the three built-in
-    scenarios in turn (sequence k -> MIX_SCENARIOS[k % 3]: equal thirds in every split)."""
-    return MIX_SCENARIOS[int(sequence) % len(MIX_SCENARIOS)] if cfg.scenario == "mix" else cfg.scenario
+    """The scenario sequence ``sequence`` is built as: ``cfg.scenario``, or for ``mix`` the scenarios of
+    ``scene.mix_scenarios`` (default: the three built-in ones) in turn, sequence k -> the (k mod n)-th: equal
+    shares in every split."""
+    if cfg.scenario != "mix":
+        return cfg.scenario
+    pool = tuple(getattr(cfg.scene, "mix_scenarios", ()) or MIX_SCENARIOS)
+    return pool[int(sequence) % len(pool)]
 
 
 def build_world(cfg, rng: np.random.Generator, cache_dir: str | Path, sequence: int = 0) -> World:
