@@ -254,6 +254,14 @@ def test_mil_selflabels_learn_the_toy_target(tmp_path, method):
     true_bins = polar_to_bins(ds.split("train").read("target_polar"), ds.range_bins_m, ds.azimuth_bins_rad)
     err = np.abs(g["bins"][...] - true_bins).max(axis=1)
     assert np.mean(err <= 1.0) >= 0.9, np.mean(err <= 1.0)
+    # mirror convention (issue 18): the attention alone puts a target right of boresight right of it. The toy
+    # radar has no sidelobe stripe, so here the attention must find the target by itself; a sign error in the
+    # mirror augmentation (image and azimuth flipped apart) would put it on the other side
+    centre = (len(ds.azimuth_bins_rad) - 1) / 2
+    att_col = g["bins_attention"][...][:, 1]
+    off = np.abs(true_bins[:, 1] - centre) > 2
+    side = np.sign(att_col[off] - centre) == np.sign(true_bins[off, 1] - centre)
+    assert side.mean() >= 0.95, side.mean()
     attrs = dict(g.attrs)
     assert attrs["label_free"] is True and attrs["method"] == method
     assert attrs["readout"] == "mil per-bin similarity"         # selflabel reads the trained similarity
