@@ -62,9 +62,10 @@ class RadarSimulator:
 
         from .sionna_jit import opaque_rcs_solver
 
-        # On the LLVM backend a fixed seed already reproduces the same path set (only its order
-        # may vary, which _path_arrays canonicalises); the deterministic generator costs ~2x.
-        det = bool(getattr(cfg.radio, "deterministic_solver", False))
+        # Sionna's default generator may return a different path set run to run under threaded
+        # Dr.Jit (its docs say so; seen as a fan-out vs serial mismatch); the deterministic one is
+        # the default (radio.deterministic_solver) and costs nothing measurable here.
+        det = bool(getattr(cfg.radio, "deterministic_solver", True))
         self._path_solver = PathSolver(deterministic=det)
         self._rcs_solver = opaque_rcs_solver(deterministic=det)
         self._pool = int(getattr(cfg.radio, "solver_seed_pool", SOLVER_SEED_POOL))
