@@ -194,3 +194,13 @@ def test_coexists_with_sionna_solve(sweep, rig):
     assert again["image"].tobytes() == out["image"].tobytes()
     paths2 = rt.PathSolver()(scene, max_depth=1, samples_per_src=1000)
     assert np.asarray(paths2.valid).sum() == np.asarray(paths.valid).sum()
+
+
+def test_sample_mean_is_bit_identical_to_numpy_mean():
+    """The render's per-pixel mean (issue 23: an explicit loop) keeps the bytes of ``mean(axis=2)``."""
+    from radiovisual.sensors.camera import sample_mean
+
+    rng = np.random.default_rng(0)
+    for spp in (1, 2, 3, 8, 16):
+        a = (rng.random((6, 5, spp, 3)) ** 9 * 10.0 ** rng.integers(-8, 3, (6, 5, spp, 3))).astype(np.float32)
+        assert np.array_equal(sample_mean(a), a.astype(np.float64).mean(axis=2))

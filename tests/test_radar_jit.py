@@ -130,3 +130,36 @@ def test_static_clutter_sum_once_equals_per_frame_sum(small_scene):
     b = sim._dsp([target], np.random.default_rng(7), sim._coherent([clutter]))
     for k in ("radar", "range_doppler"):
         np.testing.assert_allclose(b[k], a[k], atol=1e-3)
+
+
+def test_solver_seed_is_opaque_same_paths_no_new_kernels(small_scene):
+    """Both solvers take the ray-sampling seed as an opaque value (issue 23): a new seed compiles none of the
+    solvers' kernels again (a literal seed recompiled the largest, thousands of operations; small ones that carry
+    a path count may still compile), and a seed gives the paths Sionna's own solvers give for it."""
+    import drjit as dr
+    from sionna.rt import PathSolver
+    from sionna.rt.rcs import RCSSolver
+
+    from radiovisual.sensors.sionna_jit import opaque_path_solver, opaque_rcs_solver
+    from radiovisual.sensors.sionna_radar import _path_arrays
+
+    _, _, scene = small_scene
+    rcs_kw = dict(max_depth=1, samples_per_sp=200, buffer_size_per_sp=200, los=True, specular_reflection=False,
+                  refraction=False, synthetic_array=True)
+    clut_kw = dict(max_depth=1, samples_per_src=3000, los=False, specular_reflection=True,
+                   diffuse_reflection=True, refraction=False, synthetic_array=True)
+    solvers = ((opaque_rcs_solver(), RCSSolver(), rcs_kw), (opaque_path_solver(), PathSolver(), clut_kw))
+    for mine, _, kw in solvers:
+        mine(scene, seed=3, **kw)                                 # compile once
+    with dr.scoped_set_flag(dr.JitFlag.KernelHistory, True):
+        dr.kernel_history()
+        for mine, _, kw in solvers:
+            mine(scene, seed=7, **kw)                             # another seed of the pool
+        new = [k for k in dr.kernel_history() if k.get("type") == dr.KernelType.JIT and not k.get("cache_hit")
+               and k.get("operation_count", 0) > 500]
+    assert not new, f"{len(new)} large kernels compiled for a new seed"
+    for mine, ref, kw in solvers:
+        a, b = _path_arrays(mine(scene, seed=11, **kw)), _path_arrays(ref(scene, seed=11, **kw))
+        assert len(a["tau"]) == len(b["tau"]) > 0
+        np.testing.assert_array_equal(a["tau"], b["tau"])
+        np.testing.assert_array_equal(a["a"], b["a"])

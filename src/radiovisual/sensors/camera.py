@@ -271,6 +271,16 @@ def _frame_seed(seed: int, frame: int) -> int:
     return int(ss.generate_state(1, np.uint32)[0])
 
 
+def sample_mean(arr: np.ndarray) -> np.ndarray:
+    """[H, W, spp, 3] float32 samples -> [H, W, 3] float64 per-pixel mean, added in sample order: the same
+    float64 additions (and bytes) as ``arr.astype(np.float64).mean(axis=2)`` without its slow strided
+    reduction (~10 ms of CPU per quick frame, issue 23)."""
+    acc = arr[:, :, 0].astype(np.float64)
+    for k in range(1, arr.shape[2]):
+        acc += arr[:, :, k]
+    return acc / arr.shape[2]
+
+
 def srgb_u8(linear: np.ndarray) -> np.ndarray:
     """Linear RGB -> sRGB-encoded uint8 (IEC 61966-2-1 transfer curve)."""
     x = np.clip(linear, 0.0, 1.0)
@@ -355,7 +365,7 @@ class CameraRig:
             tgt |= sid == dr.opaque(mr.UInt32, r)
         tgt &= hit
         dr.eval(rgb, z, tgt)
-        arr = np.stack([np.asarray(rgb.x), np.asarray(rgb.y), np.asarray(rgb.z)], axis=-1)
-        arr = arr.reshape(H, W, spp, 3).astype(np.float64).mean(axis=2)
+        arr = sample_mean(np.stack([np.asarray(rgb.x), np.asarray(rgb.y), np.asarray(rgb.z)], axis=-1)
+                          .reshape(H, W, spp, 3))
         return (arr, np.asarray(tgt, bool).reshape(H, W),
                 np.asarray(z, np.float32).reshape(H, W))

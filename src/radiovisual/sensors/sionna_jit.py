@@ -17,11 +17,16 @@ because of three sources, fixed here without changing a single computed value:
 4. One RCS/CPM callable per scattering point: ``dr.switch`` traced all 65 of 13 identical
    vehicles every call and built one huge kernel; ``_share_callables`` dispatches on the
    point's index within its target over one target's callables (same numbers).
+5. Ray-sampling seeds: both solvers validate ``seed`` as a Python int and hand it to the sampler
+   and to the TR 38.901 direction hashes, where it became a literal: every seed of the pool
+   compiled the largest solver kernels again (issue 23: up to ~25 s of LLVM time in one
+   sequence of a cold street-canyon run on a loaded 2-core machine). ``_OpaqueSeed`` passes the
+   same value as an opaque ``UInt32`` (same integer hashes, same bytes), so they compile once.
 
 The radar and camera scenes also keep a fixed list of static shapes (``sionna_radar``,
 ``camera``): virtual-call kernels depend on the number and order of shapes. What stays literal
-(bounded): the ray-sampling seed (a pool of ``radio.solver_seed_pool`` values), the number of
-cars, and path counts inside Sionna's ``Paths`` tensors (a few small kernels per distinct count).
+(bounded): the number of cars and path counts inside Sionna's ``Paths`` tensors (a few small kernels
+per distinct count).
 ``prune_kernel_cache`` bounds ``~/.drjit``. Measured effect: ``docs/synthesis.md`` ("Throughput").
 """
 
@@ -96,6 +101,41 @@ class Poser:
         self.pose = key
 
 
+def _opaque_seed(seed):
+    """A Python int seed as an opaque ``mi.UInt32`` (anything else unchanged)."""
+    import drjit as dr
+    import mitsuba as mi
+
+    return dr.opaque(mi.UInt32, int(seed)) if isinstance(seed, (int, np.integer)) else seed
+
+
+class _OpaqueSeed:
+    """Wraps a Sionna candidate generator: its ``seed`` keyword arrives as an opaque UInt32 (item 5 above)."""
+
+    def __init__(self, generator):
+        self.__dict__["_generator"] = generator
+
+    def __call__(self, *args, **kwargs):
+        if "seed" in kwargs:
+            kwargs["seed"] = _opaque_seed(kwargs["seed"])
+        return self._generator(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._generator, name)
+
+    def __setattr__(self, name, value):
+        setattr(self._generator, name, value)
+
+
+def opaque_path_solver(deterministic: bool = False):
+    """Sionna's ``PathSolver`` whose kernels do not depend on the ray-sampling seed."""
+    from sionna.rt import PathSolver
+
+    solver = PathSolver(deterministic=deterministic)
+    solver._candidate_generator = _OpaqueSeed(solver._candidate_generator)
+    return solver
+
+
 def _bbox_centre(obj) -> np.ndarray:
     b = obj.mi_mesh.bbox()
     return (np.array(b.min, np.float64).ravel() + np.array(b.max, np.float64).ravel()) / 2.0
@@ -144,6 +184,7 @@ def _share_callables(spst, sts, local_indices):
     class SharedCallablePoints(sp_mod.ScatteringPoints):
         def eval_jones_matrix(self, k_i, k_s, st_orientations, st_indices, spst_indices, seed=0):
             # ScatteringPoints.eval_jones_matrix (sionna-rt 2.2), dispatched on the local index
+            seed = _opaque_seed(seed)
             k_i_local, k_s_local = self._local_directions(k_i, k_s, st_orientations, st_indices, spst_indices)
             local = dr.gather(mi.UInt, local_indices, spst_indices)
             sigma = sp_mod._eval_callables(first.rcs_callables, local, k_i_local, k_s_local, seed)
@@ -152,6 +193,7 @@ def _share_callables(spst, sts, local_indices):
             return amplitude * cpm_real, amplitude * cpm_imag
 
     shared = SharedCallablePoints()
+    shared._rv_shared = True
     shared.lcs_positions, shared.lcs_orientations = spst.lcs_positions, spst.lcs_orientations
     shared.rcs_callables, shared.cpm_callables = spst.rcs_callables, spst.cpm_callables
     return shared
@@ -192,6 +234,12 @@ def opaque_rcs_solver(deterministic: bool = False):
             spst_local_indices = mi.UInt(np.concatenate([np.arange(n) for n in num_spst]).tolist())
             dr.make_opaque(spst_st_indices, spst_local_indices)
             spst = _share_callables(spst, sts, spst_local_indices)
+            if not hasattr(spst, "_rv_shared"):      # Sionna's own per-point dispatch: an opaque seed too
+                per_point = spst.eval_jones_matrix
+
+                def eval_jones_matrix(k_i, k_s, st_orientations, st_indices, spst_indices, seed=0):
+                    return per_point(k_i, k_s, st_orientations, st_indices, spst_indices, _opaque_seed(seed))
+                spst.eval_jones_matrix = eval_jones_matrix
             spst_lcs_positions = spst.scaled_lcs_positions(st_scalings, spst_st_indices)
             spst_positions = spst.gcs_positions(st_positions, st_orientations, spst_st_indices,
                                                 st_scalings=st_scalings)
@@ -224,7 +272,9 @@ def opaque_rcs_solver(deterministic: bool = False):
             pair = dr.compress(same_spst & (depth <= n_depth))
             return dr.gather(mi.UInt, from_tx_ind, pair), dr.gather(mi.UInt, to_rx_ind, pair)
 
-    return OpaqueRCSSolver(deterministic=deterministic)
+    solver = OpaqueRCSSolver(deterministic=deterministic)
+    solver._candidate_generator = _OpaqueSeed(solver._candidate_generator)
+    return solver
 
 
 DEFAULT_CACHE_MB = 1024

@@ -40,9 +40,10 @@ PLACEHOLDER_TRIANGLE = (np.array([[0, 0, -1e4], [1e-3, 0, -1e4], [0, 1e-3, -1e4]
 def _solver_seed(seed: int, stream: int, pool: int) -> int:
     """Ray-tracer seed of a sequence: one of ``pool`` values, the same for all its frames.
 
-    Sionna bakes the seed into its JIT kernels as a literal, so every new seed costs a fresh
-    compile (~1 s per solver on 2 cores); a small pool keeps the kernels cached in memory and
-    on disk. Using one seed per sequence also keeps the Monte-Carlo sampling of static
+    Sionna baked the seed into its JIT kernels as a literal, so every new seed cost a fresh
+    compile; hence the small pool. The solvers now get it as an opaque value
+    (``sionna_jit._OpaqueSeed``: one compile for all seeds), and the pool stays so that the
+    data stay byte-identical. Using one seed per sequence also keeps the Monte-Carlo sampling of static
     clutter fixed within a sequence (static clutter should not shimmer between frames);
     scene geometry, TR 38.901 phases (hashed from directions) and thermal noise still vary.
     """
@@ -58,15 +59,13 @@ class RadarSimulator:
         self.cfg = cfg
         self.radio = cfg.radio
         self._rt = import_sionna_rt()
-        from sionna.rt import PathSolver
-
-        from .sionna_jit import opaque_rcs_solver
+        from .sionna_jit import opaque_path_solver, opaque_rcs_solver
 
         # Sionna's default generator may return a different path set run to run under threaded
         # Dr.Jit (its docs say so; seen as a fan-out vs serial mismatch); the deterministic one is
         # the default (radio.deterministic_solver) and costs nothing measurable here.
         det = bool(getattr(cfg.radio, "deterministic_solver", True))
-        self._path_solver = PathSolver(deterministic=det)
+        self._path_solver = opaque_path_solver(deterministic=det)
         self._rcs_solver = opaque_rcs_solver(deterministic=det)
         self._pool = int(getattr(cfg.radio, "solver_seed_pool", SOLVER_SEED_POOL))
         # True (default, exact): clutter is re-traced every frame, so the moving target shadows it
