@@ -116,3 +116,35 @@ def test_bad_input_is_one_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "radiovisual.cli.main", "study", "nope", "--preset", "smoke",
                         "--out", str(tmp_path / "o")], capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "unknown study 'nope'" in r.stderr
+
+
+def test_detector_masks_too_few_detections_skips_rows_and_says_why(shared):
+    """A detector that finds no target (one training step of a width-2 net) cannot feed masked pretraining: the
+    study finishes with the ground-truth-mask rows and records why the detector rows are missing."""
+    out = shared["out"].parent / "weak"
+    bench, study = build_study_config("smoke", None, TINY + [
+        "study.detector_methods=[mcl]", "study.detector_sets=[epochs=1,width=2,depth=1,max_train=2,threshold=0.99]"],
+        {"data": shared["data"], "seeds": 1})
+    lines: list[str] = []
+    entry = run_study("detector-masks", bench, study, out, log=lines.append)
+    assert {r["series"] for r in entry["summary"]} == {"mcl"}
+    why = entry["extra"]["skipped"]["* (detector masks)"]
+    assert "train images" in why and "needs 48" in why and "study.detector_sets" in why
+    assert any("rows skipped" in ln for ln in lines) and any("skipped" in n for n in entry["notes"])
+
+
+def test_smoke_detector_masks_study_finishes_on_a_smoke_store(tmp_path):
+    """Issue 23: `study detector-masks --preset smoke` stopped with "0 usable samples": the smoke detector (2
+    epochs) predicted empty masks on the 18 train images of `synth --preset smoke`. The smoke detector now finds
+    the target in enough of them to pretrain, and the detector rows are there."""
+    cli = [sys.executable, "-m", "radiovisual.cli.main"]
+    data, out = tmp_path / "data", tmp_path / "study"
+    r = subprocess.run(cli + ["synth", "--preset", "smoke", "--out", str(data), "--quiet"], capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = subprocess.run(cli + ["study", "detector-masks", "--preset", "smoke", "--data", str(data), "--out", str(out),
+                              "--set", "study.detector_methods=[mcl]"], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    entry = json.loads((out / "study.json").read_text())["studies"]["detector-masks"]
+    assert {p["series"] for p in entry["points"]} == {"mcl", "mcl (detector masks)"}
+    assert "skipped" not in entry["extra"] and entry["extra"]["detector_val"]["miss_rate"] < 0.5

@@ -35,6 +35,8 @@ def _notes(name: str, ctx: Context, res: dict[str, Any]) -> list[str]:
         notes.append(f"Detector ({res['extra']['detector']}), val: mAP@0.5 {d['map50']:.3f}, mask IoU mean "
                      f"{d['mask_iou_mean']:.3f}, picks a parked car (non-empty mask, IoU < 0.1 with the target) "
                      f"{d['wrong_object_rate']:.3f}, miss rate {d['miss_rate']:.3f}.")
+        for series, why in res["extra"].get("skipped", {}).items():
+            notes.append(f"Rows '{series}' skipped: {why}.")
     notes.append(f"Dataset {ctx.data}; stage times [s]: "
                  + ", ".join(f"{k} {v:.0f}" for k, v in ctx.timer.seconds.items()) + ".")
     return notes

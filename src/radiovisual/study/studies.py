@@ -10,7 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .points import (Context, Progress, localise_point, pretrain_point, selflabel_metrics, subset_indices)
+from .points import (Context, Progress, localise_point, pretrain_point, selflabel_metrics, subset_indices,
+                     with_overrides)
 
 
 def _dw(dev: dict[str, Any]) -> dict[str, Any]:
@@ -171,13 +172,40 @@ def detector_masks(ctx: Context) -> dict[str, Any]:
             f"{det_val['wrong_object_rate']:.3f}")
     kinds = 3 if st.detector_boxes else 2
     prog = Progress("detector-masks", kinds * len(st.detector_methods) * ctx.bench.seeds, ctx.log)
-    ov = {"pretrain.loss.mask_source": f"pred:{masks.resolve()}"}
+    extra: dict[str, Any] = {"detector": str(det), "masks": str(masks), "detector_val": det_val}
     points = _method_rows(ctx, st.detector_methods, {}, "{m}", "base", prog)
-    points += _method_rows(ctx, st.detector_methods, ov, "{m} (detector masks)", "det", prog)
+    rows = [("pred", "{m} (detector masks)", "det")]
     if st.detector_boxes:   # the paper's ^Y rows: Yolo boxes, i.e. the target plus the background inside its box
-        ov = {"pretrain.loss.mask_source": f"pred-bbox:{masks.resolve()}"}
-        points += _method_rows(ctx, st.detector_methods, ov, "{m} (detector boxes)", "detbox", prog)
-    return {"points": points, "extra": {"detector": str(det), "masks": str(masks), "detector_val": det_val}}
+        rows.append(("pred-bbox", "{m} (detector boxes)", "detbox"))
+    for prefix, series, name in rows:
+        ov = {"pretrain.loss.mask_source": f"{prefix}:{masks.resolve()}"}
+        short = _too_few_detections(ctx, ov)
+        if short:   # a fallback that says what it did, instead of a pretraining error halfway through the study
+            ctx.log(f"[study detector-masks] {series.format(m='*')} rows skipped: {short}")
+            extra.setdefault("skipped", {})[series.format(m="*")] = short
+            continue
+        points += _method_rows(ctx, st.detector_methods, ov, series, name, prog)
+    return {"points": points, "extra": extra}
+
+
+def _too_few_detections(ctx: Context, ov: dict[str, Any]) -> str:
+    """Why the detector's masks cannot pretrain ``study.detector_methods`` (too few train images with a
+    non-empty mask for a batch, plus the queue for ``mcl``), or "" when they can. Vision outputs only."""
+    from ..dataset.format import open_dataset
+    from ..pretrain.config import QUEUE_METHODS
+    from ..pretrain.data import usable_indices
+
+    tree = with_overrides(ctx.bench, ov)
+    L, T = tree.pretrain.loss, tree.pretrain.train
+    tr = open_dataset(ctx.data, labels=False).split("train")
+    n = len(usable_indices(tr, L.mask_source, L.mask_pad_px, tuple(tr.shape("image")[1:3])))
+    need = max(T.batch_size + (L.queue_size if m in QUEUE_METHODS else 0) for m in ctx.study.detector_methods)
+    if n >= need:
+        return ""
+    return (f"the detector finds the target in {n} of {len(tr)} train images, and pretraining "
+            f"{'/'.join(ctx.study.detector_methods)} needs {need} (batch {T.batch_size}"
+            f"{f' + queue {L.queue_size}' if 'mcl' in ctx.study.detector_methods else ''}); train a better detector "
+            f"(--set study.detector_sets=[epochs=...]) or pass one (--set study.detector=DET)")
 
 
 RUNNERS = {"label-density": label_density, "mask-offset": mask_offset, "dimensionality": dimensionality,
