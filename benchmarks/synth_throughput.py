@@ -134,8 +134,11 @@ def profile(cfg, n_seq: int, world_filter=None) -> dict:
         return (len(h), len(miss), sum(k.get("codegen_time", 0) + k.get("backend_time", 0) for k in miss) / 1e3,
                 sum(k.get("codegen_time", 0) for k in h) / 1e3)
 
+    originals = []       # restored at the end, so that repeated profiles (--ablate) do not nest wrappers
+
     def wrap(owner, name, label):
         f = getattr(owner, name)
+        originals.append((owner, name, owner.__dict__.get(name, f) if isinstance(owner, type) else f))
 
         def g(*a, **kw):
             take()
@@ -164,6 +167,18 @@ def profile(cfg, n_seq: int, world_filter=None) -> dict:
     wrap(C._Visual, "set_frame", "camera move (per frame)")
     wrap(C.CameraRig, "_render_frame", "render RGB + mask/depth (per frame)")
     wrap(G, "world_labels", "labels")
+    try:
+        return _profile_run(cfg, n_seq, world_filter, rows, cur)
+    finally:
+        for owner, name, f in reversed(originals):
+            setattr(owner, name, f)
+
+
+def _profile_run(cfg, n_seq: int, world_filter, rows: dict, cur: dict) -> dict:
+    import drjit as dr
+
+    from radiovisual.dataset import generate as G
+
     dr.set_flag(dr.JitFlag.KernelHistory, True)
     from radiovisual.dataset.synth import save_staged
 
@@ -223,11 +238,14 @@ def ablate(args, over: list[str]) -> dict:
         def flt(world, drop=drop):
             return _r(world, bodies=[b for b in world.bodies if b.kind not in drop]) if drop else world
         prof = profile(cfg, max(2, args.profile), flt if drop else None)
-        stages = {k: v["warm (mean of sequences 1..)"].get("cpu_s", 0.0) / prof["frames_per_sequence"]
-                  for k, v in prof["stages"].items() if "warm (mean of sequences 1..)" in v}
-        out[name] = {"cpu_s_per_sample": prof["cpu_s_per_sample_warm"], "samples_per_s_warm": prof["samples_per_s_warm"],
-                     "stage_cpu_s_per_sample": stages}
-        print(f"  {name:58s} {prof['cpu_s_per_sample_warm']:.3f} CPU s/sample ("
+        warm = {k: v["warm (mean of sequences 1..)"] for k, v in prof["stages"].items()
+                if "warm (mean of sequences 1..)" in v}
+        T = prof["frames_per_sequence"]
+        stages = {k: d.get("cpu_s", 0.0) / T for k, d in warm.items()}
+        jit = sum(d.get("jit_compile_s", 0.0) for d in warm.values()) / T     # wall time of LLVM compiles
+        out[name] = {"cpu_s_per_sample": prof["cpu_s_per_sample_warm"], "jit_compile_wall_s_per_sample": jit,
+                     "samples_per_s_warm": prof["samples_per_s_warm"], "stage_cpu_s_per_sample": stages}
+        print(f"  {name:58s} {prof['cpu_s_per_sample_warm']:.3f} CPU s/sample, JIT {jit:.3f} s ("
               + ", ".join(f"{k.split(' (')[0]} {v:.3f}" for k, v in stages.items() if v > 0.002) + ")", flush=True)
     return out
 
