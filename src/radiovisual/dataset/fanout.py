@@ -1,7 +1,7 @@
 """Fan synthesis out over a Dask distributed cluster (``synth --workers N`` / ``--scheduler ADDR``).
 
 One Dask task = one sequence (the unit of staging and of resume). A task stages its sequence
-atomically exactly like the serial path (``synth.save_staged``), and skips a sequence that is
+atomically exactly like the serial path (``staging.save_staged``), and skips a sequence that is
 already validly staged, so
 
 * the bytes of the packed store do not depend on workers, order or failures (each sequence's
@@ -82,7 +82,7 @@ def _generator(cfg_dict: dict, out: str, threads: int | None):
 
 def run_sequence(cfg_dict: dict, out: str, split: str, seq_id: int, threads: int | None = None) -> int:
     """Dask task: stage one sequence (no-op if already validly staged). Returns its sample count."""
-    from .synth import load_staged, save_staged, staged_path
+    from .staging import load_staged, save_staged, staged_path
 
     cfg = from_dict(SynthConfig, cfg_dict)
     fp = fingerprint(cfg)

@@ -29,12 +29,13 @@ import numpy as np
 
 from ..config import fingerprint, from_dict, to_dict
 from ..errors import DatasetError, RadiovisualError
-from ..utils.io import atomic_path, check_writable_dir, write_text
+from ..utils.io import check_writable_dir, write_text
 from .config import SynthConfig
 from .format import OPTIONAL_ARRAYS, REQUIRED_ARRAYS, SHARD_SAMPLES, SPLITS, create_root, mark_complete
-from .generate import TARGET_POINT, array_to_meta, check_sequence, meta_to_array
+from .generate import TARGET_POINT, check_sequence
+# the staged-sequence files are shared with the Dask fan-out (``fanout.py``), so they live one level down
+from .staging import STAGING, load_staged, save_staged, staged_path  # noqa: F401  (re-exported)
 
-STAGING = ".staging"
 LOCK = ".finalize.lock"
 SOFTWARE = ("radiovisual", "sionna-rt", "mitsuba", "drjit", "torch", "zarr", "numpy")
 
@@ -77,10 +78,6 @@ def parse_shard(text: str) -> tuple[int, int]:
     if n < 1 or not 0 <= k < n:
         raise RadiovisualError(f"--shard K/N needs 0 <= K < N, got '{text}'")
     return k, n
-
-
-def staged_path(out: Path, split: str, seq_id: int) -> Path:
-    return Path(out) / STAGING / split / f"seq_{seq_id:06d}.npz"
 
 
 def staged_progress(out: str | Path, plan: Plan) -> dict[str, tuple[int, int]]:
@@ -157,31 +154,6 @@ def prepare_store(cfg: SynthConfig, out: str | Path) -> str:
         "frame_dt_s": cfg.scene.frame_dt_s, "frame_rate_hz": 1.0 / cfg.scene.frame_dt_s,
     })
     return "new"
-
-
-# ----------------------------------------------------------------------------- staging
-def save_staged(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-    try:
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as f:
-                np.savez(f, _meta=meta_to_array(meta), **arrays)
-    except OSError as e:  # disk full, permissions changed mid-run
-        raise RadiovisualError(f"cannot write {path}: {e.strerror or e}") from None
-
-
-def load_staged(path: Path, full: bool = True) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
-    """(arrays, meta), or None if the file is missing or corrupt. ``full`` reads (and CRC-checks)
-    every array; otherwise only the zip directory and the metadata are checked."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            meta = array_to_meta(z["_meta"])
-            names = [k for k in z.files if k != "_meta"]
-            if any(k not in names for k in REQUIRED_ARRAYS):
-                return None
-            arrays = {k: z[k] for k in names} if full else {}
-        return arrays, meta
-    except Exception:  # truncated zip, bad CRC, bad JSON: regenerate
-        return None
 
 
 def synthesise(cfg: SynthConfig, out: str | Path, shard: tuple[int, int] = (0, 1), progress: bool = True,

@@ -121,7 +121,7 @@ def train_detector(data: str | Path, out: str | Path, cfg: DetectorConfig | None
                                "uses_labels": "train split vision labels (mask) for training; val vision labels "
                                               "(mask, bbox) for reporting only"}
     if "val" in ds.splits:
-        from .predict import predict_arrays
+        from .infer import predict_arrays
 
         va = ds.split("val")
         if tuple(va.shape("image")[1:3]) == hw:
