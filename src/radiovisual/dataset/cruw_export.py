@@ -168,7 +168,7 @@ def export_cruw(data: str | Path, out: str | Path, splits: tuple[str, ...] | Non
     wh = None
     it = plan
     if progress:
-        from tqdm import tqdm
+        from ..utils.progress import tqdm
 
         it = tqdm(plan, desc="export-cruw", unit="seq")
     for e in it:

@@ -291,7 +291,7 @@ def _write_split(g: Any, split: str, seqs: list[cruw.Sequence], root: Path, shap
     chirps = cruw.CHIRP_IDS if cfg.chirp == "mean" else (int(cfg.chirp),)
     it = enumerate(seqs)
     if progress:
-        from tqdm import tqdm
+        from ..utils.progress import tqdm
 
         it = tqdm(list(it), desc=f"import-cruw {split}", unit="seq")
     pos = 0

@@ -99,7 +99,7 @@ def stage_distributed(cfg: SynthConfig, out: Path, todo: list[tuple[str, int]], 
                       total_samples: int, client, local: bool, progress: bool) -> None:
     """Stage ``todo`` [(split, seq_id)] on a Dask cluster with one progress bar (rate, ETA)."""
     from distributed import as_completed
-    from tqdm import tqdm
+    from ..utils.progress import tqdm
 
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
     # a LocalCluster shares this machine's cores between its workers

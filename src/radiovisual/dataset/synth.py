@@ -224,7 +224,7 @@ def synthesise(cfg: SynthConfig, out: str | Path, shard: tuple[int, int] = (0, 1
 
 def _stage_serial(cfg, out: Path, todo, mine, T: int, fp: str, shard: tuple[int, int], progress: bool,
                   make_generator) -> None:
-    from tqdm import tqdm
+    from ..utils.progress import tqdm
 
     k, n = shard
     cache = out / STAGING / "cache" / f"{socket.gethostname()}-{os.getpid()}"
@@ -353,7 +353,7 @@ def _pack_split(root: Any, split: str, files: list[Path], T: int, progress: bool
 
     Layout identical to ``format.write_split`` (chunk = one sample, shard = SHARD_SAMPLES
     samples), but memory stays bounded by one shard instead of the whole split."""
-    from tqdm import tqdm
+    from ..utils.progress import tqdm
 
     N = len(files) * T
     first = _load_full(files[0])

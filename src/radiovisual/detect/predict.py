@@ -28,7 +28,7 @@ def _write_split(g: Any, sv: Any, model: torch.nn.Module, cfg: Any, hw: tuple[in
             "score": g.create_array("score", shape=(n,), dtype="float32", chunks=(max(1, n),))}
     blocks = list(iter_batches(n, 256))
     if progress:
-        from tqdm import tqdm
+        from ..utils.progress import tqdm
 
         blocks = tqdm(blocks, desc=f"detect {sv.name}", leave=False)
     for sl in blocks:

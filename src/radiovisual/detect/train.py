@@ -102,7 +102,7 @@ def train_detector(data: str | Path, out: str | Path, cfg: DetectorConfig | None
             start, history, elapsed = int(st["epoch"]), list(st["history"]), float(st["elapsed_s"])
     bar = None
     if progress:
-        from tqdm import tqdm
+        from ..utils.progress import tqdm
 
         bar = tqdm(total=total, initial=start * (total // cfg.epochs), desc="detect train", leave=False)
     for ep in range(start, cfg.epochs):

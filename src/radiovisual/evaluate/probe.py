@@ -271,7 +271,7 @@ def run_probe(run: Any, data: Any, out: Any, tasks: Sequence[str] = ("lane-side"
         raise DatasetError(f"radar heatmaps of {data} are {tuple(r_tr.shape[1:])} but the run was pretrained on {want}")
     bar = None
     if progress:
-        from tqdm import tqdm
+        from ..utils.progress import tqdm
 
         bar = tqdm(total=len(tasks) * len(fractions), desc="probe", unit="fit", dynamic_ncols=True)
     try:

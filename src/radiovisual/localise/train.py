@@ -159,7 +159,7 @@ def _fit(cfg: Any, ds: Any, y_polar: np.ndarray, seed: int, ckpt: Path, key: str
 
     epochs = range(state["epoch"], cfg.epochs)
     if progress:
-        from tqdm import tqdm
+        from ..utils.progress import tqdm
 
         epochs = tqdm(epochs, desc=f"localise seed{seed}", leave=False, initial=state["epoch"], total=cfg.epochs)
     for ep in epochs:

@@ -213,7 +213,7 @@ def _train(cfg: PretrainConfig, job: _Job, sd: StageDir, info: dict[str, Any], r
     amp = T.amp and device.type == "cuda"
     bar = None
     if progress and dist.is_main():
-        from tqdm import tqdm
+        from ..utils.progress import tqdm
 
         bar = tqdm(total=total, initial=step, desc=f"pretrain {cfg.method}", unit="step", dynamic_ncols=True)
     model.train()
