@@ -116,3 +116,15 @@ def test_selflabel_cli_takes_a_method_dir_and_other_presets(smoke_bench, tmp_pat
     assert rv.load_labels(tmp_path / "sl.zarr").shape == (len(rv.PairedDataset(smoke_bench.data, "val")), 2)
     r = subprocess.run(base + ["--preset", "huge"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "invalid choice: 'huge'" in r.stderr and "track" in r.stderr
+
+
+def test_saving_a_localiser_never_overwrites_another_stage(smoke_bench, tmp_path):
+    import shutil
+
+    pre = tmp_path / "pre"
+    shutil.copytree(rv.load_run(smoke_bench.out / "pretrain" / "mcl").path, pre)
+    loc = rv.new_localiser(smoke_bench.data)
+    with pytest.raises(rv.RadiovisualError, match="holds a pretrain run"):
+        loc.save(pre)
+    assert rv.load_run(pre).stage == "pretrain"
+    assert rv.predict(loc.save(tmp_path / "fresh"), np.zeros((2, *loc.heatmap_hw), np.float32)).shape == (2, 2)

@@ -57,7 +57,8 @@ def test_help_shows_defaults_one_data_name_and_no_progress():
             if not a.option_strings and a.dest == "data":
                 assert a.metavar == "DATA", name
                 seen_data += 1
-            if a.option_strings and a.help not in (None, argparse.SUPPRESS) and a.default not in (None, False, [], "", argparse.SUPPRESS):
+            shown = a.help not in (None, argparse.SUPPRESS)
+            if a.option_strings and shown and a.default not in (None, False, [], "", argparse.SUPPRESS):
                 assert "default" in sp._get_formatter()._get_help_string(a).lower(), (name, a.option_strings)
         assert "--quiet" not in text, name               # the old spelling is accepted, not advertised
         if any("progress" in (a.dest or "") for a in sp._actions):

@@ -75,7 +75,8 @@ def test_ties_are_called_inside_the_spread():
     # one seed: the yardstick is Supervised's bootstrap spread over validation samples, the same for every pair
     one = {k: {**r, "n_seeds": 1, "p50_std_m": None} for k, r in m.items()}
     rng = np.random.default_rng(0)
-    wide, narrow = S.verdict(one, {"supervised": rng.gamma(2, 0.3, 300)}), S.verdict(one, {"supervised": np.full(300, 0.2)})
+    wide = S.verdict(one, {"supervised": rng.gamma(2, 0.3, 300)})
+    narrow = S.verdict(one, {"supervised": np.full(300, 0.2)})
     assert wide.spread["kind"] == "bootstrap" and wide.spread["sigma_m"] > 0.015 and "bootstrap" in wide.spread["text"]
     assert wide.tied == ["mcl", "rodnet"] and narrow.tied == [] and narrow.rank["mcl"] == "2"
 

@@ -1,8 +1,8 @@
 """``PairedDataset``: a ``torch.utils.data.Dataset`` over any split of a radiovisual store.
 
 One item is a ``Pair(radar, image, mask)`` or, with ground truth (or targets you give, e.g. self-labels), a
-``LabelledPair(radar, image, mask, target)`` of tensors; both are named tuples, so the default ``DataLoader`` collate batches them field by
-field. ``normalise=True`` (default) gives the tensors pretraining and self-labelling use
+``LabelledPair(radar, image, mask, target)`` of tensors; both are named tuples, so the default ``DataLoader``
+collate batches them field by field. ``normalise=True`` (default) gives the tensors pretraining and self-labelling use
 (``pretrain.data``): radar [1, R, A] in dB above the heatmap's median / 10 dB, image [3, H, W] about
 [-2, 2], mask [1, H, W] in {0, 1}; ``normalise=False`` gives radar [1, R, A] in dB, image uint8 [H, W, 3]
 and mask bool [H, W] as stored. ``target`` is float32 [2] = (range [m], azimuth [rad]).

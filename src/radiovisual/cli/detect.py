@@ -9,7 +9,8 @@ from .common import HelpFormatter, add_data, add_force, add_progress, add_set
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="detect_cmd", metavar="{train,predict}", required=True)
-    t = sub.add_parser("train", formatter_class=HelpFormatter, help="train the target-car segmenter from scratch on the train split; score val")
+    t = sub.add_parser("train", formatter_class=HelpFormatter,
+                       help="train the target-car segmenter from scratch on the train split; score val")
     add_data(t)
     t.add_argument("--out", required=True, help="detector run directory DET")
     t.add_argument("--preset", default="quick", help="smoke | quick | paper")

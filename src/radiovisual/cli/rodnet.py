@@ -36,8 +36,8 @@ def run(args: argparse.Namespace) -> int:
     from ..utils.io import write_json
 
     cfg = resolve_rodnet_config(args.preset, args.overrides, args.config_yaml)
-    student = run_rodnet(args.data, args.out, preset=args.preset, seed=args.seed, progress=not args.no_progress, cfg=cfg,
-                         force=args.force)
+    student = run_rodnet(args.data, args.out, preset=args.preset, seed=args.seed, progress=not args.no_progress,
+                         cfg=cfg, force=args.force)
     out = Path(args.out)
     teacher = json.loads((out / "teacher" / "teacher.json").read_text())["stats"]
     print(f"teacher on train: fused {100 * teacher['fused_frac']:.1f} %, camera only "

@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     from ..utils.runs import resolve_run
 
     cfg = resolve_selflabel_config(PRESETS[args.preset], args.overrides, args.config_yaml, extra)
-    out = run_selflabel(resolve_run(args.run, "pretraining"), args.data, split=args.split, out=args.out, cfg=cfg, progress=not args.no_progress,
+    out = run_selflabel(resolve_run(args.run, "pretraining"), args.data, split=args.split, out=args.out, cfg=cfg,
+                        progress=not args.no_progress,
                         force=args.force)
     attrs = dict(open_labels(out).attrs)
     lab = load_labels(out)

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from ..errors import RadiovisualError
 from ..utils.io import save_checkpoint, write_json
 from ..utils.stage import StageDir
 from .model import Localiser
@@ -70,6 +72,11 @@ class PolarLocaliser(nn.Module):
             h.update(v.numpy().tobytes())
         weights = h.hexdigest()[:16]
         meta = {**copy.deepcopy(self.meta), "note": note, "weights": weights}
+        for marker in ("done.json", "stage.json"):     # replace a localiser run, never another stage's directory
+            m = Path(out) / marker
+            if m.is_file() and json.loads(m.read_text()).get("stage") != "localise":
+                raise RadiovisualError(f"{out} holds a {json.loads(m.read_text()).get('stage')} run, not a "
+                                       "localiser run; save the localiser to another directory")
         sd = StageDir(out, "localise", meta.get("config", {}), {"weights": weights,
                                                                "from": self.meta.get("labels_fingerprint")},
                       force=True, version=int(meta.get("model_version", 1)))

@@ -115,7 +115,8 @@ def _attention_figures(rows: list[str], selflabel_paths: dict[str, dict[str, Pat
         path = plots.attention_grid(selflabel_paths[first]["val"], data, fig_dir / f"attention_{first}.jpg",
                                     title=f"{who}: {readout}")
         note = PAPER_NOTE if "eq. 2" in readout.lower() else PER_BIN_NOTE
-        shared = " They share one grid: their attention maps are identical (one pretraining)." if len(members) > 1 else ""
+        shared = (" They share one grid: their attention maps are identical (one pretraining)."
+                  if len(members) > 1 else "")
         out[f"Cross-modal attention of {who} (read-out: {readout}; validation; ring: {_name(first)}'s self-label). "
             f"{note}{shared}"] = path
     return out

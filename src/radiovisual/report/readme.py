@@ -52,7 +52,8 @@ def results_section(result: Mapping[str, Any], errors: Mapping[str, np.ndarray] 
     sup = metrics.get("supervised", {})
     s50, s90 = S.stat(sup, "p50_m")[0], S.stat(sup, "p90_m")[0]
     v = S.verdict(metrics, errors)
-    lines += ["| Method | label-free | p50 [m] | p90 [m] | p50 / Supervised | p90 / Supervised |", "|---|---|---|---|---|---|"]
+    lines += ["| Method | label-free | p50 [m] | p90 [m] | p50 / Supervised | p90 / Supervised |",
+              "|---|---|---|---|---|---|"]
     for k, m in S.ordered(metrics).items():
         p50, p90 = S.stat(m, "p50_m"), S.stat(m, "p90_m")
         label = S.name(k) + (" ⚠ failed health check" if k in v.unhealthy else "")
