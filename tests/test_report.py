@@ -122,8 +122,7 @@ def test_smoke_report_answers_who_wins(smoke_bench, tmp_path):
     res["metrics"]["mcl"]["kept_runs"][0]["healthy"] = False
     res["metrics"]["mcl"]["health_train_seed0"] = {"ok": False, "failed": ["range"], "checks": {"range": {
         "value": -0.1, "threshold": -0.5, "what": "rank correlation of mask foot row and return range <= threshold"}}}
-    (out / "metrics.json").write_text(json.dumps(res))
-    page = rebuild_report(out)[1].read_text()
+    page = render.write_report(tmp_path / "flagged", res["metrics"], {}, [])[1].read_text()
     assert page.index("health check failed") < page.index("<table>")
     assert "MCL ⚠ health" in page and "range -0.1 (needs &lt;= -0.5)" in page
     assert "MCL+track ⚠ health" not in page
