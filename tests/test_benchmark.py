@@ -9,13 +9,10 @@ import sys
 import numpy as np
 
 
-def test_smoke_benchmark_end_to_end_and_reuse(tmp_path):
-    out = tmp_path / "bench"
+def test_smoke_benchmark_end_to_end_and_reuse(smoke_bench, tmp_path):
     # --scenario mix: the three scenarios in one store, per sequence, scored per scenario as well
-    cmd = [sys.executable, "-m", "radiovisual.cli.main", "benchmark", "--preset", "smoke", "--out", str(out),
-           "--scenario", "mix", "--no-progress"]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-2000:]
+    # (the run itself is the session fixture in conftest.py, shared with the API, docs and report tests)
+    out, cmd, r = smoke_bench.out, smoke_bench.cmd, smoke_bench.proc
     res = json.loads((out / "metrics.json").read_text())
     m = res["metrics"]
     assert set(m) == {"supervised", "mcl", "mcl+track", "peak", "cfar-genie", "cfar", "rodnet"}

@@ -34,7 +34,10 @@ def test_two_worker_local_cluster_equals_serial_even_if_a_worker_is_killed(tmp_p
     t0 = time.time()
     killed = None
     while p.poll() is None and time.time() - t0 < 240:
-        staged = list((dist / S.STAGING).glob("*/seq_*.npz")) if (dist / S.STAGING).is_dir() else []
+        try:   # the run removes .staging when it packs the store: it may vanish mid-listing
+            staged = list((dist / S.STAGING).glob("*/seq_*.npz"))
+        except FileNotFoundError:
+            staged = []
         workers = []
         for c in psutil.Process(p.pid).children(recursive=True):
             try:

@@ -47,9 +47,10 @@ def test_report_files_and_self_contained_html(toy_dataset, tmp_path):
 
     md, html = render.write_report(tmp_path, _metrics(), figs, ["Machine: test box, 2 cores.", "Timings: a 1 s"])
     text, page = md.read_text(), html.read_text()
-    assert "| MCL | yes | no | 0.940 ± 0.016 | 4.680 ± 0.158 | 3 |" in text
-    assert "| Supervised | no | no | 0.310 ± 0.020 | 0.950 ± 0.040 | 3 |" in text
-    assert "| CFAR (genie) | no | yes | 2.700 | 8.060 | 1 |" in text
+    assert "| MCL | yes | no | 0.940 ± 0.016 | 4.680 ± 0.158 | 3.03× | 4.93× | 3 | 1 |" in text
+    assert "| Supervised | no | no | 0.310 ± 0.020 | 0.950 ± 0.040 | 1.00× | 1.00× | 3 | ref |" in text
+    assert "| CFAR (genie) | no | yes | 2.700 | 8.060 | 8.71× | 8.48× | 1 | ref |" in text
+    assert text.index("Best label-free method: MCL, p50 0.940 m = 3.03× Supervised") < text.index("| Method |")
     assert "ground-truth" in text and "Machine: test box" in text and "f/cdf.png" in text
     assert "Self-label deviation" in text and "12.50" in text
     # self-contained: every image inlined, no external resources
@@ -57,3 +58,107 @@ def test_report_files_and_self_contained_html(toy_dataset, tmp_path):
     assert len(srcs) == 3 and all(s.startswith("data:image/png;base64,") for s in srcs)
     assert not re.search(r'(href|src)="(https?:)?//', page) and "<link" not in page
     assert "genie" in page.lower() and "upper bound" in page
+
+
+def test_ties_are_called_inside_the_spread():
+    from radiovisual.report import summary as S
+
+    def row(p50, std=None, seeds=3):
+        return {"p50_m": p50, "p90_m": 2 * p50, "p50_std_m": std, "n_seeds": seeds, "label_free": True}
+
+    m = {"supervised": {**row(0.20, 0.02), "label_free": False}, "mcl": row(0.285, 0.01), "mcl+track": row(0.283, 0.01),
+         "rodnet": row(0.297, 0.012), "peak": row(0.95, None, 1)}
+    v = S.verdict(m)
+    assert v.best == "mcl+track" and v.tied == ["mcl", "rodnet"] and v.rank["peak"] == "4"
+    assert v.rank["mcl+track"] == v.rank["mcl"] == v.rank["rodnet"] == "=1" and not v.ties_supervised
+    assert "√(s₁² + s₂²)" in v.spread["text"]
+    # one seed: the yardstick is Supervised's bootstrap spread over validation samples, the same for every pair
+    one = {k: {**r, "n_seeds": 1, "p50_std_m": None} for k, r in m.items()}
+    rng = np.random.default_rng(0)
+    wide = S.verdict(one, {"supervised": rng.gamma(2, 0.3, 300)})
+    narrow = S.verdict(one, {"supervised": np.full(300, 0.2)})
+    assert wide.spread["kind"] == "bootstrap" and wide.spread["sigma_m"] > 0.015 and "bootstrap" in wide.spread["text"]
+    assert wide.tied == ["mcl", "rodnet"] and narrow.tied == [] and narrow.rank["mcl"] == "2"
+
+
+def _copy_run(src, dst):
+    """The parts of a finished benchmark its report reads (the dataset stays where metrics.json says)."""
+    import shutil
+
+    dst.mkdir()
+    for name in ("metrics.json", "val_errors.npz"):
+        shutil.copy2(src / name, dst / name)
+    for d in ("selflabels", "localise"):
+        shutil.copytree(src / d, dst / d)
+    return dst
+
+
+def test_smoke_report_answers_who_wins(smoke_bench, tmp_path):
+    import json
+
+    from radiovisual.pipeline.report import rebuild_report
+
+    out = _copy_run(smoke_bench.out, tmp_path / "run")
+    res = json.loads((out / "metrics.json").read_text())
+    for row in res["metrics"].values():          # all healthy first: no flag
+        for r in row.get("kept_runs", []):
+            r["healthy"] = True
+    (out / "metrics.json").write_text(json.dumps(res))
+    md, html = rebuild_report(out)
+    page = html.read_text()
+    assert html.stat().st_size < 1.5e6
+    assert "p50 / Sup." in page and "<td>1.00×</td>" in page and "Best label-free method" in page
+    assert "Health check" not in page and "⚠" not in page
+    grids = re.findall(r'alt="Cross-modal attention of ([^"(]+)\(', page)
+    assert len(grids) == 1 and "MCL, MCL+track" in grids[0]         # one grid per distinct read-out
+    assert "Eq. 2" not in grids[0] and "self-calibration" in page
+    assert (out / "figures" / "examples_mcl.jpg").is_file() and "validation index and both errors" in page
+    assert "What the numbers rest on" in page and "Config hash" in page and "Wall time per stage" in page
+    assert "Scenario suburban" in page                                # by_scenario as a table
+    srcs = re.findall(r'src="data:(image/[a-z]+);base64,', page)
+    assert "image/jpeg" in srcs and all(s in ("image/png", "image/jpeg") for s in srcs)
+
+    # a forced failure of the label-free health check is flagged on the first screen and in the row
+    res["metrics"]["mcl"]["kept_runs"][0]["healthy"] = False
+    res["metrics"]["mcl"]["health_train_seed0"] = {"ok": False, "failed": ["range"], "checks": {"range": {
+        "value": -0.1, "threshold": -0.5, "what": "rank correlation of mask foot row and return range <= threshold"}}}
+    page = render.write_report(tmp_path / "flagged", res["metrics"], {}, [])[1].read_text()
+    assert page.index("health check failed") < page.index("<table>")
+    assert "MCL ⚠ health" in page and "range -0.1 (needs &lt;= -0.5)" in page
+    assert "MCL+track ⚠ health" not in page
+
+
+def test_readme_block_is_generated_from_metrics_json(smoke_bench, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from radiovisual.report import readme
+
+    readme_md = tmp_path / "README.md"
+    readme_md.write_text(f"# title\n\nintro\n\n{readme.BEGIN}\nold numbers 0.123\n{readme.END}\n\n## after\n")
+    cmd = [sys.executable, "-m", "radiovisual.cli.main", "report", str(smoke_bench.out), "--readme", str(readme_md)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-1500:]
+    text = readme_md.read_text()
+    assert text.startswith("# title\n\nintro\n\n") and text.endswith("\n\n## after\n") and "0.123" not in text
+    res = json.loads((smoke_bench.out / "metrics.json").read_text())
+    m = res["metrics"]
+    assert f"| {m['supervised']['p50_m']:.3f} | {m['supervised']['p90_m']:.3f} | 1.00× | 1.00× |" in text
+    assert f"{m['mcl']['p50_m']:.3f}" in text and "vary across processors" in text
+    assert res["provenance"]["cpu_model"] in text and "One seed" in text
+    subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True)
+    assert readme_md.read_text() == text                        # the same run gives the same block
+    # mean ± std when seeds > 1
+    res["config"]["seeds"] = 3
+    res["metrics"] = {"supervised": {"p50_m": 0.2, "p50_std_m": 0.02, "p90_m": 0.4, "p90_std_m": 0.03, "n_seeds": 3,
+                                     "label_free": False},
+                      "mcl": {"p50_m": 0.3, "p50_std_m": 0.01, "p90_m": 0.6, "p90_std_m": 0.05, "n_seeds": 3,
+                              "label_free": True}}
+    block = readme.results_section(res)
+    assert "| **MCL** | yes | **0.300 ± 0.010** | **0.600 ± 0.050** | 1.50× | 1.50× |" in block and "3 seeds" in block
+    # a README without markers: one line, exit 2, nothing written
+    (tmp_path / "plain.md").write_text("# no markers\n")
+    r = subprocess.run(cmd[:-1] + [str(tmp_path / "plain.md")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "no results markers" in r.stderr
+    assert (tmp_path / "plain.md").read_text() == "# no markers\n"

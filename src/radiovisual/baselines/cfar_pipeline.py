@@ -267,7 +267,7 @@ def run_cfar_detailed(data: Any, split: str = "val", genie: bool = False, cfg: C
              "doppler_used": bool(has_rd and cfg.use_doppler)}
     it = range(0, n, cfg.batch)
     if progress:
-        from tqdm import tqdm
+        from ..utils.progress import tqdm
 
         it = tqdm(it, desc=f"cfar{'-genie' if genie else ''} {split}", unit="batch")
     for s in it:

@@ -181,7 +181,7 @@ def pseudo_labels(data: Any, split: str = "train", vision: str = "store", cfg: P
     counts = {"fused": 0, "camera_only": 0, "radar_only": 0, "objects": 0, "objects_matched": 0}
     it = range(0, n, cfg.cfar.batch)
     if progress:
-        from tqdm import tqdm
+        from ..utils.progress import tqdm
 
         it = tqdm(it, desc=f"pseudolabel {split}", unit="batch")
     for s in it:

@@ -183,7 +183,7 @@ def teacher_labels_detailed(data: Any, split: str = "train", cfg: TeacherConfig 
     bs = cfg.cfar.batch
     it = range(0, n, bs)
     if progress:
-        from tqdm import tqdm
+        from ..utils.progress import tqdm
 
         it = tqdm(it, desc=f"rodnet teacher {split}", unit="batch")
     for s in it:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import add_force, add_set
+from .common import add_force, add_progress, add_set
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -31,9 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, default=None, help="seeds per method: pretraining, self-labels, localiser (mean ± std)")
     p.add_argument("--n", type=int, default=None, help="total samples (overrides the synth preset's sizes)")
     p.add_argument("--seed", type=int, default=None, help="master seed")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress(p)
     add_force(p)
-    add_set(p)
+    add_set(p, "benchmark")
 
 
 def run(args: argparse.Namespace) -> int:

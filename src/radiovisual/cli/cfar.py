@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_force, add_set
+from .common import add_data, add_force, add_progress, add_set
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("data", help="dataset store (format v1)")
+    add_data(p, "dataset store (format v1)")
     p.add_argument("--split", default="val", help="split to evaluate (default: val)")
     p.add_argument("--genie", action="store_true",
                    help="genie-aided selection: the cluster closest to ground truth (reported as cfar-genie)")
@@ -25,7 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, metavar="DIR",
                    help="stage directory: pred.npy, stats.json, metrics.json, done.json (reused on re-run)")
     p.add_argument("--save-pred", default=None, metavar="NPY", help="also save the [N, 2] polar estimates here")
-    add_set(p)
+    add_progress(p)
+    add_set(p, "cfar")
     add_force(p)
 
 
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.out) if args.out else Path(tmp) / "cfar"
         run_cfar_stage(cfg, args.data, out, args.split, args.genie, limit=args.limit, force=args.force,
-                       progress=True, extra_inputs={"tuned": bool(args.tune)})
+                       progress=not args.no_progress, extra_inputs={"tuned": bool(args.tune)})
         pred = np.load(out / "pred.npy")
         stats = json.loads((out / "stats.json").read_text())
         name = stats["method"] + ("-tuned" if args.tune else "")

@@ -42,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="print only this command's config (feed it back with `radiovisual <stage> --config`); "
                         "default: the benchmark's whole tree")
     p.add_argument("--preset", default=None, help="preset name (smoke | quick | paper; default: the dataclass defaults)")
-    add_set(p)
+    add_set(p, "config")
 
 
 def run(args: argparse.Namespace) -> int:

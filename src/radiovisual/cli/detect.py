@@ -4,25 +4,26 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_force, add_set
+from .common import HelpFormatter, add_data, add_force, add_progress, add_set
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="detect_cmd", metavar="{train,predict}", required=True)
-    t = sub.add_parser("train", help="train the target-car segmenter from scratch on the train split; score val")
-    t.add_argument("data", help="dataset store")
+    t = sub.add_parser("train", formatter_class=HelpFormatter,
+                       help="train the target-car segmenter from scratch on the train split; score val")
+    add_data(t)
     t.add_argument("--out", required=True, help="detector run directory DET")
     t.add_argument("--preset", default="quick", help="smoke | quick | paper")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--no-progress", action="store_true")
-    add_set(t)
+    t.add_argument("--seed", type=int, default=0, help="training seed")
+    add_progress(t)
+    add_set(t, "detect")
     add_force(t)
-    q = sub.add_parser("predict",
+    q = sub.add_parser("predict", formatter_class=HelpFormatter,
                        help="write a masks store (mask, bbox, score per split) for loss.mask_source=pred:PATH")
-    q.add_argument("det", help="finished detector run directory")
-    q.add_argument("data", help="dataset store")
+    q.add_argument("det", metavar="DET", help="finished detector run directory")
+    add_data(q)
     q.add_argument("--out", required=True, help="masks store to write (zarr)")
-    q.add_argument("--no-progress", action="store_true")
+    add_progress(q)
     add_force(q)
 
 

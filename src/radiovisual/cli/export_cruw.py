@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from .common import add_data, add_progress
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("data", help="dataset store (format v1)")
+    add_data(p, "dataset store (format v1)")
     p.add_argument("--out", required=True, help="ROD2021 root to write")
     p.add_argument("--splits", nargs="+", default=None, help="splits to export (default: all)")
     p.add_argument("--window", type=int, default=None, metavar="W",
@@ -15,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --window: repeat a short sequence's last frame up to W frames (marked in the frame map)")
     # removed: RODNet's loader needs the four chirps of every frame; kept only to say so in one line
     p.add_argument("--chirps", nargs="*", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_progress(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         raise RadiovisualError("--chirps was removed: RODNet's ROD2021 loader needs all four chirp files "
                                "(0 64 128 192) of every frame and rejects a tree with fewer")
     s = export_cruw(args.data, args.out, tuple(args.splits) if args.splits else None, window=args.window,
-                    pad=args.pad, progress=not args.quiet)
+                    pad=args.pad, progress=not args.no_progress)
     for note in s["notes"]:
         print(f"radiovisual: note: {note}", file=sys.stderr)
     n_test = sum(1 for v in s["sequences"].values() if v["subset"] == "test")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_set
+from .common import add_progress, add_set
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -20,8 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="vision detections, one <SEQ>.txt per sequence: 'frame x0 y0 x1 y1 score class'")
     p.add_argument("--complex", action="store_true", help="also store the complex RA map ('radar_complex')")
     p.add_argument("--seed", type=int, default=None, help="seed of the val draw (default 0)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_set(p)
+    add_progress(p)
+    add_set(p, "import-cruw")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         sequences=tuple(args.sequences) if args.sequences else None, detections=args.detections,
         val_sequences=tuple(args.val_sequences) if args.val_sequences else None,
         store_complex=True if args.complex else None)
-    out = import_cruw(args.root, args.out, cfg, progress=not args.quiet)
+    out = import_cruw(args.root, args.out, cfg, progress=not args.no_progress)
     from ..dataset import open_dataset
 
     ds = open_dataset(out, labels=False)

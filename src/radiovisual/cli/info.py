@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from .common import add_data
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("path", metavar="DIR", help="dataset store")
+    add_data(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--verify", action="store_true",
                    help="read every chunk of every array and list the damaged ones (exit 1 if any)")
@@ -17,9 +19,9 @@ def run(args: argparse.Namespace) -> int:
 
     from ..dataset.inspect import format_info, format_ranges, info, verify
 
-    d = info(args.path)
+    d = info(args.data)
     if args.verify:
-        d["damaged"] = verify(args.path)
+        d["damaged"] = verify(args.data)
     if args.json:
         print(json.dumps(d, indent=2, sort_keys=True))
     else:

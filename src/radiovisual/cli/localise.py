@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_force, add_set
+from .common import add_data, add_force, add_progress, add_set
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("data", help="dataset store")
+    add_data(p)
     p.add_argument("--labels", required=True,
                    help="self-label store (.zarr from `radiovisual selflabel`), an [N,2] polar .npy, or 'gt' "
                         "(supervised upper bound)")
@@ -16,8 +16,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="quick", help="smoke | quick | paper")
     p.add_argument("--seeds", type=int, default=1, help="train N seeds; report mean ± std")
     p.add_argument("--seed", type=int, default=0, help="first seed")
-    p.add_argument("--no-progress", action="store_true")
-    add_set(p)
+    add_progress(p)
+    add_set(p, "localise")
     add_force(p)
 
 

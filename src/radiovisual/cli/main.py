@@ -9,6 +9,7 @@ import importlib
 import sys
 
 from ..errors import RadiovisualError
+from .common import HelpFormatter
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -24,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "probe": ("probe", "linear probe of a pretrained radio backbone (supervised evaluation, label fractions)"),
     "retrieve": ("retrieve", "cross-modal radar<->image retrieval Recall@k of a pretrained run"),
     "benchmark": ("benchmark", "end-to-end benchmark: synth, pretrain, self-label, localise, report"),
+    "report": ("report", "rebuild a finished benchmark's report, or write the README's results block (--readme)"),
     "import-cruw": ("import_cruw", "import a CRUW ROD2021 tree (real radar + camera) into the dataset format"),
     "export-cruw": ("export_cruw", "write a dataset in the ROD2021 layout (for RODNet-style code)"),
     "pseudolabel": ("pseudolabel", "pseudo-labels from vision boxes + CFAR/DBSCAN matching (paper §5.2)"),
@@ -40,7 +42,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"radiovisual {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for name, (mod, help_) in COMMANDS.items():
-        sp = sub.add_parser(name, help=help_, description=help_)
+        sp = sub.add_parser(name, help=help_, description=help_, formatter_class=HelpFormatter)
         if only == name:
             importlib.import_module(f"radiovisual.cli.{mod}").add_arguments(sp)
     return p

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from .common import add_progress
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("out", metavar="DIR", help="the --out of the synth runs")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_progress(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -15,7 +17,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..dataset.synth import finalize, read_root_attrs
 
-    out = finalize(args.out, progress=not args.quiet)
+    out = finalize(args.out, progress=not args.no_progress)
     attrs = read_root_attrs(out) or {}
     print(f"dataset complete: {out} ({', '.join(f'{k} {v}' for k, v in attrs.get('splits', {}).items())})",
           file=sys.stderr)

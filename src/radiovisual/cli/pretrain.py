@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_force, add_set
+from .common import add_data, add_force, add_progress, add_set
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("data", help="dataset store (zarr); only its train split is used, without labels")
+    add_data(p, "dataset store (zarr); only its train split is used, without labels")
     p.add_argument("--method", required=True,
                    help="mcl (per-bin MIL), mcl-paper (literal Eq. 1), scl (per-bin MIL, hard max over bins), "
                         "scl-paper (raw features), cl or clip")
@@ -20,9 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None, help="override the config seed")
     p.add_argument("--no-resume", dest="resume", action="store_false",
                    help="start from scratch even if RUN/checkpoint.pt of this config exists")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    add_progress(p)
     add_force(p)
-    add_set(p)
+    add_set(p, "pretrain")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"unknown method '{args.method}' (choose from {', '.join(METHODS)})")
     try:
         out = run_pretrain(args.data, args.method, args.out, preset=args.preset, overrides=args.overrides,
-                           resume=args.resume, progress=args.progress, seed=args.seed,
+                           resume=args.resume, progress=not args.no_progress, seed=args.seed,
                            yaml_path=args.config_yaml, force=args.force)
         if dist.is_main():
             print(f"pretrained {args.method} -> {out}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from .common import add_data, add_progress
+
 
 def _floats(s: str) -> list[float]:
     try:
@@ -14,8 +16,8 @@ def _floats(s: str) -> list[float]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run", help="finished pretraining run directory (from `radiovisual pretrain`)")
-    p.add_argument("data", help="dataset store; probes train on its train split and report accuracy on val")
+    p.add_argument("run", metavar="RUN", help="finished pretraining run directory (from `radiovisual pretrain`)")
+    add_data(p, "dataset store; probes train on its train split and report accuracy on val")
     p.add_argument("--task", default="lane-side",
                    help="comma-separated: lane-side, range-bin, car-model, moving (default lane-side)")
     p.add_argument("--labels-fraction", type=_floats, default=[0.01, 0.1, 1.0],
@@ -27,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--supervised-cache", default=None, metavar="DIR",
                    help="share the from-scratch baseline's results (they do not depend on RUN's weights) "
                         "between probes of several runs on the same data and options")
-    p.add_argument("--no-progress", action="store_true")
+    add_progress(p)
 
 
 def run(args: argparse.Namespace) -> int:

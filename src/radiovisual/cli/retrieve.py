@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from .common import add_data
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run", help="finished pretraining run directory (from `radiovisual pretrain`)")
-    p.add_argument("data", help="dataset store (opened label-free)")
-    p.add_argument("--split", default="val", choices=("train", "val", "test"))
+    p.add_argument("run", metavar="RUN", help="finished pretraining run directory (from `radiovisual pretrain`)")
+    add_data(p, "dataset store (opened label-free)")
+    p.add_argument("--split", default="val", choices=("train", "val", "test"), help="split to retrieve on")
     p.add_argument("--out", required=True, help="output directory (retrieval.json, retrieval.png)")
     p.add_argument("--ks", default="1,5,10", help="comma-separated k of Recall@k (default 1,5,10)")
     p.add_argument("--frame-tolerance", type=int, default=1,

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_force, add_set
+from .common import add_data, add_force, add_progress, add_set
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("data", help="dataset store (format v1)")
+    add_data(p, "dataset store (format v1)")
     p.add_argument("--out", required=True, metavar="RUN", help="run directory (teacher labels + student)")
     p.add_argument("--preset", default="quick", help="preset for teacher and student: smoke | quick | paper")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the student localiser")
     p.add_argument("--split", default="val", help="split to report (default: val)")
-    add_set(p)
+    add_progress(p)
+    add_set(p, "rodnet")
     add_force(p)
 
 
@@ -35,8 +36,8 @@ def run(args: argparse.Namespace) -> int:
     from ..utils.io import write_json
 
     cfg = resolve_rodnet_config(args.preset, args.overrides, args.config_yaml)
-    student = run_rodnet(args.data, args.out, preset=args.preset, seed=args.seed, progress=True, cfg=cfg,
-                         force=args.force)
+    student = run_rodnet(args.data, args.out, preset=args.preset, seed=args.seed, progress=not args.no_progress,
+                         cfg=cfg, force=args.force)
     out = Path(args.out)
     teacher = json.loads((out / "teacher" / "teacher.json").read_text())["stats"]
     print(f"teacher on train: fused {100 * teacher['fused_frac']:.1f} %, camera only "

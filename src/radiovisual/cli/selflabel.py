@@ -6,15 +6,22 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_force, add_set
+from .common import add_data, add_force, add_progress, add_set
+
+# selflabel has no size presets: the benchmark's smoke/quick/paper trees keep its defaults, so those names are
+# accepted (and mean 'default') to match the other commands; 'track' is mcl+track's sequence smoothing
+PRESETS = {"default": "default", "smoke": "default", "quick": "default", "paper": "default", "track": "track"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run", help="pretraining run directory (from `radiovisual pretrain`)")
-    p.add_argument("data", help="dataset store (opened label-free)")
-    p.add_argument("--split", default="train", choices=("train", "val", "test"))
+    p.add_argument("run", metavar="RUN", help="pretraining run directory (from `radiovisual pretrain`), or a benchmark "
+                                              "OUT/pretrain/METHOD directory (its kept seed run)")
+    add_data(p, "dataset store (opened label-free)")
+    p.add_argument("--split", default="train", choices=("train", "val", "test"), help="split to self-label")
     p.add_argument("--out", default=None, help="output zarr (default: RUN/selflabels-SPLIT.zarr)")
-    p.add_argument("--preset", default="default", help="default, or track (= --set track=true)")
+    p.add_argument("--preset", default="default", choices=list(PRESETS),
+                   help="track (= --set track=true) or default; smoke, quick and paper are the default (selflabel has "
+                        "no size presets)")
     p.add_argument("--refine", default=None, help="sub-bin refinement: parabolic | softargmax | none | auto")
     p.add_argument("--no-calibrate", action="store_true",
                    help="plain i*R/h rescaling instead of the backbone's receptive-field centres (mcl-paper)")
@@ -22,10 +29,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--normalize", action="store_true",
                    help="L2-normalise per-bin features before the Eq. 2 correlation (mcl-paper read-out)")
     p.add_argument("--export-attention", type=int, default=None, help="attention maps to store for the report")
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--batch-size", type=int, default=None, help="samples per read-out batch (default: the config's)")
+    add_progress(p)
     add_force(p)
-    add_set(p)
+    add_set(p, "selflabel")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,8 +48,11 @@ def run(args: argparse.Namespace) -> int:
         extra["calibrate"] = False
     if args.normalize:
         extra["normalize"] = True
-    cfg = resolve_selflabel_config(args.preset, args.overrides, args.config_yaml, extra)
-    out = run_selflabel(args.run, args.data, split=args.split, out=args.out, cfg=cfg, progress=not args.no_progress,
+    from ..utils.runs import resolve_run
+
+    cfg = resolve_selflabel_config(PRESETS[args.preset], args.overrides, args.config_yaml, extra)
+    out = run_selflabel(resolve_run(args.run, "pretraining"), args.data, split=args.split, out=args.out, cfg=cfg,
+                        progress=not args.no_progress,
                         force=args.force)
     attrs = dict(open_labels(out).attrs)
     lab = load_labels(out)

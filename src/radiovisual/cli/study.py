@@ -17,9 +17,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default=None, help="an existing complete dataset store (default: synthesise OUT/data)")
     p.add_argument("--seeds", type=int, default=None, help="seeds per point (error bars: std over seeds)")
     p.add_argument("--seed", type=int, default=None, help="master seed")
-    p.add_argument("--progress", action="store_true", help="progress bars of the stages")
+    p.add_argument("--progress", action="store_true", help="progress bars of the stages (off by default: many stages)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars (the default)")
     add_force(p)
-    add_set(p)
+    add_set(p, "study")
 
 
 def run(args: argparse.Namespace) -> int:

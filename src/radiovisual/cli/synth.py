@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_set
+from .common import add_progress, add_set
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -22,8 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="submit to a running Dask cluster, e.g. tcp://HOST:8786 (see docs/synthesis.md)")
     p.add_argument("--no-finalize", action="store_true",
                    help="stage only; pack later with `radiovisual merge OUT`")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_set(p)
+    add_progress(p)
+    add_set(p, "synth")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     shard = parse_shard(args.shard)
     cfg = resolve_synth_config(args.preset, scenario=args.scenario, n=args.n, seed=args.seed,
                                overrides=args.overrides, yaml_path=args.config_yaml)
-    out = synthesise(cfg, args.out, shard=shard, progress=not args.quiet, finalize_when_done=not args.no_finalize,
+    out = synthesise(cfg, args.out, shard=shard, progress=not args.no_progress, finalize_when_done=not args.no_finalize,
                      workers=args.workers, scheduler=args.scheduler)
     attrs = read_root_attrs(out) or {}
     if attrs.get("complete"):

@@ -102,7 +102,7 @@ def train_detector(data: str | Path, out: str | Path, cfg: DetectorConfig | None
             start, history, elapsed = int(st["epoch"]), list(st["history"]), float(st["elapsed_s"])
     bar = None
     if progress:
-        from tqdm import tqdm
+        from ..utils.progress import tqdm
 
         bar = tqdm(total=total, initial=start * (total // cfg.epochs), desc="detect train", leave=False)
     for ep in range(start, cfg.epochs):
@@ -121,7 +121,7 @@ def train_detector(data: str | Path, out: str | Path, cfg: DetectorConfig | None
                                "uses_labels": "train split vision labels (mask) for training; val vision labels "
                                               "(mask, bbox) for reporting only"}
     if "val" in ds.splits:
-        from .predict import predict_arrays
+        from .infer import predict_arrays
 
         va = ds.split("val")
         if tuple(va.shape("image")[1:3]) == hw:

@@ -115,7 +115,7 @@ def train_supervised(bcfg: Any, radar_train: Any, y: np.ndarray, n_classes: int,
     from torch import nn
 
     from ..pretrain.backbones import build_backbones
-    from .represent import pool_bins
+    from .features import pool_bins
 
     torch.manual_seed(seed)
     radio, _ = build_backbones(bcfg)
@@ -142,7 +142,7 @@ def train_supervised(bcfg: Any, radar_train: Any, y: np.ndarray, n_classes: int,
 def supervised_accuracy(model: Any, radar_val: Any, y_val: np.ndarray, pool: str = "mean", batch: int = 256) -> float:
     import torch
 
-    from .represent import pool_bins
+    from .features import pool_bins
 
     pred = []
     with torch.no_grad():
@@ -187,7 +187,7 @@ def probe_tasks(feats: dict[str, tuple[np.ndarray, np.ndarray]], labels: dict[st
 
 def plot_probe(result: dict[str, Any], path: Any) -> Any:
     """Accuracy vs label fraction (log x), one panel per task: ssl / supervised / random + majority."""
-    from .represent import _plt, save_png
+    from ..utils.plotting import pyplot as _plt, save_png
 
     plt = _plt()
     tasks = list(result)
@@ -251,7 +251,7 @@ def run_probe(run: Any, data: Any, out: Any, tasks: Sequence[str] = ("lane-side"
     from ..pretrain.config import BackboneConfig
     from ..pretrain.data import radar_to_tensor
     from ..utils.io import write_json
-    from .represent import radio_features, random_radio_backbone, reuse_or_none, run_identity, write_result
+    from .features import radio_features, random_radio_backbone, reuse_or_none, run_identity, write_result
 
     tasks, fractions = list(dict.fromkeys(tasks)), sorted({float(f) for f in fractions})
     options = _probe_options(tasks, fractions, seed, steps, range_bins, moving_min_mps)
@@ -271,7 +271,7 @@ def run_probe(run: Any, data: Any, out: Any, tasks: Sequence[str] = ("lane-side"
         raise DatasetError(f"radar heatmaps of {data} are {tuple(r_tr.shape[1:])} but the run was pretrained on {want}")
     bar = None
     if progress:
-        from tqdm import tqdm
+        from ..utils.progress import tqdm
 
         bar = tqdm(total=len(tasks) * len(fractions), desc="probe", unit="fit", dynamic_ncols=True)
     try:

@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,8 @@ from ..dataset.format import bins_to_polar, open_dataset, polar_to_bins
 from ..dataset.resolution import store_resolution
 from ..errors import RadiovisualError
 from ..utils.io import load_checkpoint, save_checkpoint, write_json
-from ..utils.stage import StageDir, is_done
+from ..utils.runs import resolve_run
+from ..utils.stage import StageDir
 from .config import resolve_localise_config
 from .model import Localiser, build_model
 
@@ -157,7 +159,7 @@ def _fit(cfg: Any, ds: Any, y_polar: np.ndarray, seed: int, ckpt: Path, key: str
 
     epochs = range(state["epoch"], cfg.epochs)
     if progress:
-        from tqdm import tqdm
+        from ..utils.progress import tqdm
 
         epochs = tqdm(epochs, desc=f"localise seed{seed}", leave=False, initial=state["epoch"], total=cfg.epochs)
     for ep in epochs:
@@ -237,24 +239,23 @@ def train_localiser(data: str | Path, labels: Any, out: str | Path, preset: str 
     return out
 
 
-_CACHE: dict[tuple[str, int], Any] = {}
+# A few frozen models, least recently used first: alternating predictions between runs must not re-trace.
+_CACHE: "OrderedDict[tuple[str, int], tuple[Any, dict[str, Any]]]" = OrderedDict()
+_CACHE_SIZE = 8
 
 
-def load_localiser(run: str | Path) -> tuple[Any, dict[str, Any]]:
-    """(eval model ready for inference, config.json dict); cached per run and model.pt mtime."""
+def load_frozen(run: str | Path) -> tuple[Any, dict[str, Any]]:
+    """(frozen inference model: BatchNorm folded, TorchScript; its ``config.json``) of a finished run, cached
+    per run and ``model.pt`` mtime. Outputs heatmap bins; ``radiovisual.load_localiser`` gives the trainable
+    module with polar outputs. ``run`` may be a benchmark ``METHOD`` directory naming one seed."""
 
-    run = Path(run)
-    if not is_done(run):
-        raise RadiovisualError(f"{run} is not a finished localiser run (no done.json)")
+    run = resolve_run(run, "localiser")
     mp = run / "model.pt"
     k = (str(mp.resolve()), mp.stat().st_mtime_ns if mp.exists() else 0)
     if k in _CACHE:
+        _CACHE.move_to_end(k)
         return _CACHE[k]
-    ck = load_checkpoint(mp)
-    meta = json.loads((run / "config.json").read_text())
-    model = Localiser(width=int(ck["width"]), stem=tuple(ck.get("stem", (1, 1))))
-    model.load_state_dict(ck["state_dict"])
-    model.eval()
+    model, meta = load_eager(run)
     R, A = meta["heatmap_hw"]
     try:  # fold BatchNorm into the convs and fuse ReLUs (TorchScript); plain eager model otherwise
         import warnings
@@ -264,15 +265,31 @@ def load_localiser(run: str | Path) -> tuple[Any, dict[str, Any]]:
             fast = torch.jit.optimize_for_inference(torch.jit.trace(model, torch.zeros(2, 1, R, A)))
     except Exception:
         fast = model
-    _CACHE.clear()
     _CACHE[k] = (fast, meta)
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
     return fast, meta
+
+
+# the old name: kept for existing importers (benchmarks/localiser_inference.py)
+load_localiser = load_frozen
+
+
+def load_eager(run: str | Path) -> tuple[Localiser, dict[str, Any]]:
+    """(the plain ``Localiser`` in eval mode with the run's weights, its ``config.json``); not cached."""
+    run = resolve_run(run, "localiser")
+    ck = load_checkpoint(run / "model.pt")
+    meta = json.loads((run / "config.json").read_text())
+    model = Localiser(width=int(ck["width"]), stem=tuple(ck.get("stem", (1, 1))))
+    model.load_state_dict(ck["state_dict"])
+    model.eval()
+    return model, meta
 
 
 def predict(run: str | Path, radar: np.ndarray, batch_size: int = 512) -> np.ndarray:
     """Radar heatmaps [N,R,A] (dB) -> predicted target [N,2] polar (range m, azimuth rad)."""
 
-    model, meta = load_localiser(run)
+    model, meta = load_frozen(run)
     radar = np.asarray(radar, dtype=np.float32)
     R, A = meta["heatmap_hw"]
     if radar.ndim != 3 or tuple(radar.shape[1:]) != (R, A):

@@ -20,7 +20,8 @@ from ..dataset.resolution import store_resolution
 from ..errors import ConfigError, DatasetError, RadiovisualError
 from ..utils.env import keep_freed_memory
 from ..utils.io import load_checkpoint, save_checkpoint, write_json, write_text
-from ..utils.stage import StageDir, is_done
+from ..utils.runs import resolve_run
+from ..utils.stage import StageDir
 from .config import MASKED_METHODS, QUEUE_METHODS, PretrainConfig, resolve_pretrain_config
 
 
@@ -212,7 +213,7 @@ def _train(cfg: PretrainConfig, job: _Job, sd: StageDir, info: dict[str, Any], r
     amp = T.amp and device.type == "cuda"
     bar = None
     if progress and dist.is_main():
-        from tqdm import tqdm
+        from ..utils.progress import tqdm
 
         bar = tqdm(total=total, initial=step, desc=f"pretrain {cfg.method}", unit="step", dynamic_ncols=True)
     model.train()
@@ -261,9 +262,8 @@ def _train(cfg: PretrainConfig, job: _Job, sd: StageDir, info: dict[str, Any], r
 
 
 def _load_checkpoint(run: str | Path, allow_unfinished: bool) -> dict[str, Any]:
-    run = Path(run)
-    if not allow_unfinished and not is_done(run):
-        raise RadiovisualError(f"{run} is not a finished pretraining run (no done.json)")
+    # a benchmark METHOD directory (OUT/pretrain/mcl) resolves to its kept seed run, or says which exist
+    run = Path(run) if allow_unfinished else resolve_run(run, "pretraining")
     if not (run / "checkpoint.pt").is_file():
         raise RadiovisualError(f"{run} has no checkpoint.pt; not a pretraining run")
     return load_checkpoint(run / "checkpoint.pt")

@@ -188,7 +188,7 @@ def _read_all(sv: Any, cfg: Any, config: dict[str, Any], progress: bool, fn: Any
     img_hw = tuple(sv.shape("image")[1:3])
     batches = list(iter_batches(len(sv), cfg.batch_size))
     if progress:
-        from tqdm import tqdm
+        from ..utils.progress import tqdm
 
         batches = tqdm(batches, desc=f"selflabel {sv.name}", leave=False)
     for sl in batches:

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DatasetError
+from ...errors import DatasetError
 
 C_MPS = 299_792_458.0
 SAMPLE_FREQ_HZ = 4e6

@@ -1,0 +1,8 @@
+"""Old import path of ``radiovisual.dataset.synthesis.staging``:
+the module moved in the dataset/ split, and this name is the same module object."""
+
+import sys
+
+from .synthesis import staging as _moved
+
+sys.modules[__name__] = _moved
