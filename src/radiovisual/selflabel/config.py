@@ -60,6 +60,9 @@ class SelfLabelConfig:
     doppler_scale_span: float = 0.2
     search_azimuth_deg: float = 15.0   # first-round half window around the attention's azimuth
     snap_rounds: int = 3               # snap / re-fit rounds
+    # pinhole chain: passes of snap rounds + centre stage; pass 2 starts from the camera model the centre
+    # stage refitted (a label-free fixed point) instead of the Hough search; its figures in info['pass2']
+    chain_passes: int = 2
     centroid_db: float = 6.0           # blob centroid over bins within this many dB of the peak
     # --- mcl+track (Viterbi along each sequence) ---
     track: bool = False

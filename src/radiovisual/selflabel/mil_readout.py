@@ -169,6 +169,21 @@ def _doppler_scale(prior_c: np.ndarray, snapped: np.ndarray, u: np.ndarray, fit:
     return np.where(np.isfinite(u), geo.frac_index(geo.column_to_azimuth(u_ok, res["fit"]), ab), prior_c)
 
 
+def _track_stage(bins: dict[str, np.ndarray], power_db: np.ndarray, rb: np.ndarray, ab: np.ndarray,
+                 sequence: np.ndarray, frame: np.ndarray, frame_dt_s: float | None, cfg: Any) -> tuple[str, np.ndarray]:
+    """mcl+track: Viterbi over radar returns around the fused labels -> (final stage name, returns [N, 2])."""
+    if not cfg.track:
+        return "fused", bins["snap"]
+    dr = float(np.median(np.diff(rb)))
+    da = float(np.median(np.diff(ab)))
+    half_r = max(1, int(round(cfg.range_window_m / dr)))
+    half_c = max(1, int(round(np.deg2rad(cfg.min_azimuth_window_deg) / da)))
+    f = bins["fused"]
+    bins["track"] = _track(power_db, f[:, 0], f[:, 1], half_r, half_c, f, rb, ab, sequence, frame,
+                           cfg.max_speed_mps * (frame_dt_s or 1.0), cfg)
+    return "track", bins["track"]
+
+
 def _pinhole(bins: dict[str, np.ndarray], hr: np.ndarray, hc: np.ndarray, power_db: np.ndarray, u: np.ndarray,
              geom: dict[str, Any], rb: np.ndarray, ab: np.ndarray, sequence: np.ndarray, frame: np.ndarray,
              frame_dt_s: float | None, cfg: Any, doppler: dict[str, Any] | None,
@@ -178,24 +193,32 @@ def _pinhole(bins: dict[str, np.ndarray], hr: np.ndarray, hc: np.ndarray, power_
     from ..dataset.format import polar_to_xy
     from .pinhole_chain import centre_stage, pinhole_selflabels
 
-    bins.update(pinhole_selflabels(hr, hc, power_db, u, geom, rb, ab, sequence, frame, frame_dt_s, cfg, doppler,
-                                   info))
-    final, returns = "fused", bins["snap"]
-    if cfg.track:
-        dr = float(np.median(np.diff(rb)))
-        da = float(np.median(np.diff(ab)))
-        half_r = max(1, int(round(cfg.range_window_m / dr)))
-        half_c = max(1, int(round(np.deg2rad(cfg.min_azimuth_window_deg) / da)))
-        f = bins["fused"]
-        bins["track"] = _track(power_db, f[:, 0], f[:, 1], half_r, half_c, f, rb, ab, sequence, frame,
-                               cfg.max_speed_mps * (frame_dt_s or 1.0), cfg)
-        final, returns = "track", bins["track"]
-    if geom.get("object_centre") and frame_dt_s:
-        bins["centre"] = centre_stage(returns, bins["fused"], power_db, u, geom, rb, ab, sequence, frame, frame_dt_s,
-                                      cfg, doppler, info)
+    init, passes = None, []
+    for _ in range(max(1, int(cfg.chain_passes))):
+        # a later pass starts from the camera model the centre stage refitted: the snap rounds' own refits
+        # can drift towards boresight (returns pull there), the centres' do not
+        pinfo: dict[str, Any] = {}
+        passes.append(pinfo)
+        bins.update(pinhole_selflabels(hr, hc, power_db, u, geom, rb, ab, sequence, frame, frame_dt_s, cfg,
+                                       doppler, pinfo, init_fit=init))
+        final, returns = _track_stage(bins, power_db, rb, ab, sequence, frame, frame_dt_s, cfg)
+        if not (geom.get("object_centre") and frame_dt_s):
+            break
+        bins["centre"] = centre_stage(returns, bins["fused"], power_db, u, geom, rb, ab, sequence, frame,
+                                      frame_dt_s, cfg, doppler, pinfo)
         final = "centre"
-    info.pop("_pinhole", None)
-    info.pop("_camera_rate", None)
+        fits = [v for k, v in pinfo.items() if k.startswith("centre_map_fit") and np.isfinite(v.get("s", np.nan))]
+        if not fits:
+            break
+        init = fits[-1]
+    # the last pass's figures at the top level (the health check reads them), earlier passes under "passN"
+    for j, d in enumerate(passes):
+        d = {k: v for k, v in d.items() if not k.startswith("_")}
+        if j < len(passes) - 1:
+            info[f"pass{j + 1}"] = d
+        else:
+            info.update(d)
+    info["chain_passes_run"] = len(passes)
     info["jitter_m"] = {k: temporal_jitter(polar_to_xy(_to_polar(b, rb, ab)), sequence, frame) for k, b in bins.items()}
     info["half_window_bins"] = {}
     return {"bins": bins, "final": final, "info": info}

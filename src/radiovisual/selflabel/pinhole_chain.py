@@ -42,8 +42,9 @@ def _hpbw_rad(ab: np.ndarray, resolution: Any) -> float:
 def pinhole_selflabels(hr: np.ndarray, hc: np.ndarray, power_db: np.ndarray, u: np.ndarray, geom: dict[str, Any],
                        rb: np.ndarray, ab: np.ndarray, sequence: np.ndarray, frame: np.ndarray,
                        frame_dt_s: float | None, cfg: Any, doppler: dict[str, Any] | None,
-                       info: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Stages 2-5 of the module docstring -> {stage: [N, 2] fractional (row, col)}; fills ``info``."""
+                       info: dict[str, Any], init_fit: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+    """Stages 2-5 of the module docstring -> {stage: [N, 2] fractional (row, col)}; fills ``info``.
+    ``init_fit``: a camera model to start from (a later pass) instead of the Hough search."""
     R, A = len(rb), len(ab)
     dr = float(np.median(np.diff(rb)))
     da = float(np.median(np.diff(ab)))
@@ -52,8 +53,11 @@ def pinhole_selflabels(hr: np.ndarray, hc: np.ndarray, power_db: np.ndarray, u: 
     v, foot = geom["v_centroid"], geom["v_foot"]
     hpbw = _hpbw_rad(ab, geom["resolution"])
     wide = max(1, int(round(2 * cfg.range_window_m / dr)))
-    fit = geo.search_pixel_azimuth(power_db, hr - wide, hr + wide, u, v, k, ab)
-    info["camera_search"] = fit
+    if init_fit is None:
+        fit = geo.search_pixel_azimuth(power_db, hr - wide, hr + wide, u, v, k, ab)
+        info["camera_search"] = fit
+    else:
+        fit = init_fit
     bins: dict[str, np.ndarray] = {}
     ok_u = np.isfinite(u) & np.isfinite(v)
     prior_r, half_r = hr.copy(), np.full(len(hr), wide)
@@ -65,9 +69,13 @@ def pinhole_selflabels(hr: np.ndarray, hc: np.ndarray, power_db: np.ndarray, u: 
         bins[f"snap{it}" if it < cfg.snap_rounds - 1 else "snap"] = snapped
         az_s = np.interp(snapped[:, 1], np.arange(A), ab)
         r_s = np.interp(snapped[:, 0], np.arange(R), rb)
+        # a later pass holds the centre stage's camera model: refits on the snapped returns drift (returns
+        # pull towards boresight), so they only set the window (their residual spread)
         new = geo.fit_pixel_azimuth(u, v, az_s, k, seed=cfg.seed)
-        if np.isfinite(new["s"]):
+        if np.isfinite(new["s"]) and init_fit is None:
             fit = new
+        elif init_fit is not None:
+            fit = {**fit, "sigma_rad": _residual_sigma(u, v, az_s, fit)}
         info[f"azimuth_map_fit{it}"] = fit
         sig_az = fit["sigma_rad"] if np.isfinite(fit["sigma_rad"]) else hpbw
         half_c = np.full(len(hr), max(1, int(round(max(cfg.azimuth_window_sigmas * sig_az,
@@ -95,6 +103,15 @@ def pinhole_selflabels(hr: np.ndarray, hc: np.ndarray, power_db: np.ndarray, u: 
     if frame_dt_s:   # the camera's own range rate: the centre stage's fallback where there is no Doppler
         info["_camera_rate"] = _camera_range_rate(r_cam, sequence, frame, frame_dt_s)
     return bins
+
+
+def _residual_sigma(u: np.ndarray, v: np.ndarray, az: np.ndarray, fit: dict[str, Any]) -> float:
+    """Robust spread [rad] (1.4826 MAD) of azimuths ``az`` about a held camera model's prediction."""
+    ok = np.isfinite(u) & np.isfinite(v) & np.isfinite(az)
+    if not ok.any():
+        return float("nan")
+    r = az[ok] - geo.pixel_to_azimuth(u[ok], v[ok], fit)
+    return float(1.4826 * np.median(np.abs(r - np.median(r))))
 
 
 def _camera_range_rate(r_cam: np.ndarray, sequence: np.ndarray, frame: np.ndarray, dt: float,
