@@ -23,7 +23,8 @@ def test_smoke_benchmark_end_to_end_and_reuse(smoke_bench, tmp_path):
     assert m["peak"]["label_free"] is True and "selflabel" not in m["peak"]
     import zarr
 
-    attrs = dict(zarr.open_group(str(out / "selflabels" / "mcl+track-seed0-train.zarr"), mode="r").attrs)
+    kept = m["mcl+track"]["kept_runs"][0]["run"]        # seed0, or seed0-retryK when the health probe restarted it
+    attrs = dict(zarr.open_group(str(out / "selflabels" / f"mcl+track-{kept}-train.zarr"), mode="r").attrs)
     assert attrs["label_free"] is True and attrs["method"] == "mcl+track" and "track" in attrs["stages"]
     assert attrs["stage_final"] == "centre" and set(attrs["health"]["checks"]) == {"azimuth", "range", "map"}
     sid = {int(i) for i in zarr.open_group(str(out / "data" / "val"), mode="r")["scenario_id"][...]}
