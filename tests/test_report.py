@@ -162,3 +162,18 @@ def test_readme_block_is_generated_from_metrics_json(smoke_bench, tmp_path):
     r = subprocess.run(cmd[:-1] + [str(tmp_path / "plain.md")], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "no results markers" in r.stderr
     assert (tmp_path / "plain.md").read_text() == "# no markers\n"
+
+
+def test_report_names_the_stores_scenario_not_the_configs(tmp_path):
+    """`benchmark --data STORE` reports STORE's scenario (the config's default would say parking_lot)."""
+    import zarr
+    from types import SimpleNamespace
+
+    from radiovisual.pipeline.report import _scenario
+
+    cfg = SimpleNamespace(scenario="parking_lot")
+    assert _scenario({"dataset": {"scenario": "street_canyon"}}, cfg) == "street_canyon"
+    g = zarr.open_group(str(tmp_path / "store"), mode="w")
+    g.attrs["scenario"] = "suburban"                       # an older metrics.json: read from the store
+    assert _scenario({"dataset": {"path": str(tmp_path / "store")}}, cfg) == "suburban"
+    assert _scenario({"dataset": {"path": str(tmp_path / "gone")}}, cfg) == "parking_lot"

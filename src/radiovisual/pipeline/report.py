@@ -44,7 +44,7 @@ def build_report(out: Path, result: dict[str, Any], errors: dict[str, np.ndarray
         figures.update(_attention_figures(with_labels, selflabel_paths, data, fig_dir))
     notes = _representation_notes(out, result, figures)
     notes += [
-        f"Dataset: {_sizes(result)} ({cfg.scenario}, preset '{cfg.preset or 'custom'}').",
+        f"Dataset: {_sizes(result)} ({_scenario(result, cfg)}, preset '{cfg.preset or 'custom'}').",
         "Supervised trains the localiser on ground truth (upper bound). CFAR (genie) assigns the cluster closest "
         "to ground truth (genie-aided by definition). All other rows never read radar ground truth.",
         "Peak is the strongest return of each validation heatmap (no learning): the floor a label-free method "
@@ -55,9 +55,23 @@ def build_report(out: Path, result: dict[str, Any], errors: dict[str, np.ndarray
     ]
     extras = render.Extras(errors=errors, tables=_scenario_tables(result), timings=result.get("timings_s", {}),
                            provenance=provenance_rows(result),
-                           subtitle=f"{cfg.scenario}, preset '{cfg.preset or 'custom'}', {_sizes(result)}; "
+                           subtitle=f"{_scenario(result, cfg)}, preset '{cfg.preset or 'custom'}', {_sizes(result)}; "
                                     f"errors on the validation split.")
     return render.write_report(out, result["metrics"], figures, notes, extras=extras)
+
+
+def _scenario(result: dict, cfg: Any) -> str:
+    """The scenario of the store the run used (a --data store's own; an older metrics.json: read from the
+    store when it is still there, else the config's)."""
+    ds = result.get("dataset", {})
+    if ds.get("scenario"):
+        return str(ds["scenario"])
+    try:
+        import zarr
+
+        return str(zarr.open_group(str(ds["path"]), mode="r").attrs.get("scenario") or cfg.scenario)
+    except Exception:  # noqa: BLE001 - the store moved or is gone: the config's scenario
+        return str(cfg.scenario)
 
 
 def _sizes(result: dict[str, Any]) -> str:

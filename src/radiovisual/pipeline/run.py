@@ -351,6 +351,7 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, progress: bool = True,
             "machine": machine_info(),
             "config": to_dict(cfg),
             "dataset": {"path": str(data), "config_fingerprint": ds.attrs.get("config_fingerprint"),
+                        "scenario": ds.attrs.get("scenario", cfg.scenario),   # the store's, with --data
                         "sizes": {s: len(ds.split(s)) for s in ds.splits}},
         }
         if represent:
