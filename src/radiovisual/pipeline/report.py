@@ -61,17 +61,10 @@ def build_report(out: Path, result: dict[str, Any], errors: dict[str, np.ndarray
 
 
 def _scenario(result: dict, cfg: Any) -> str:
-    """The scenario of the store the run used (a --data store's own; an older metrics.json: read from the
-    store when it is still there, else the config's)."""
-    ds = result.get("dataset", {})
-    if ds.get("scenario"):
-        return str(ds["scenario"])
-    try:
-        import zarr
+    """The scenario of the store the run used (``report.provenance.run_scenario``; default: the config's)."""
+    from ..report.provenance import run_scenario
 
-        return str(zarr.open_group(str(ds["path"]), mode="r").attrs.get("scenario") or cfg.scenario)
-    except Exception:  # noqa: BLE001 - the store moved or is gone: the config's scenario
-        return str(cfg.scenario)
+    return run_scenario(result, str(cfg.scenario))
 
 
 def _sizes(result: dict[str, Any]) -> str:

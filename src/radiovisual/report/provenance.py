@@ -66,3 +66,17 @@ def provenance_rows(result: Mapping[str, Any]) -> list[tuple[str, str]]:
     if total is not None:
         rows.append(("Wall time", f"{float(total):.0f} s in all"))
     return rows
+
+
+def run_scenario(result: Mapping[str, Any], default: str = "?") -> str:
+    """Scenario of the store a benchmark run used: metrics.json's ``dataset.scenario`` (a ``--data`` store's
+    own), else read from the store when it is still there, else ``default`` (the config's)."""
+    ds = result.get("dataset", {})
+    if ds.get("scenario"):
+        return str(ds["scenario"])
+    try:
+        import zarr
+
+        return str(zarr.open_group(str(ds["path"]), mode="r").attrs.get("scenario") or default)
+    except Exception:  # noqa: BLE001 - the store moved or is gone
+        return default
