@@ -47,7 +47,11 @@ class SelfLabelConfig:
     # column-only tan(az) = poly(u) map with its Doppler scale
     azimuth_model: str = "pinhole"
     snap: bool = True                  # strongest radar return near the prior, then its blob centroid
-    range_window_m: float = 1.5        # half window around the attention's range [m]
+    range_window_m: float = 1.5        # half window around the first range prior [m]
+    # first range prior of the camera search and snap round 0 (pinhole chain): attention (the MIL attention's
+    # peak row), doppler (the strongest moving return of the range-Doppler map, doppler.moving_range_rows) or
+    # auto (per store, the one whose ranges move more smoothly along the sequences: lower temporal jitter)
+    range_source: str = "auto"
     # prior range of snap rounds >= 1: camera = the mask's foot row through a ground-plane model fitted across
     # the split (label-free, geometry.fit_ground_range); attention = the attention's range + its median offset
     range_prior: str = "camera"
@@ -87,6 +91,8 @@ class SelfLabelConfig:
             raise ConfigError(f"azimuth_model must be pinhole or poly, got {self.azimuth_model!r}")
         if self.range_prior not in ("camera", "attention"):
             raise ConfigError(f"range_prior must be camera or attention, got {self.range_prior!r}")
+        if self.range_source not in ("attention", "doppler", "auto"):
+            raise ConfigError(f"range_source must be attention, doppler or auto, got {self.range_source!r}")
         if self.centre_azimuth not in ("camera", "radar", "mean"):
             raise ConfigError(f"centre_azimuth must be camera, radar or mean, got {self.centre_azimuth!r}")
         if not (self.class_length_m > 0 and self.class_width_m > 0 and self.min_heading_speed_mps >= 0):

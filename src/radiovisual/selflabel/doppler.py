@@ -49,6 +49,33 @@ def radial_velocity(rd_db: np.ndarray, rows: np.ndarray, doppler_mps: np.ndarray
     return -(np.asarray(doppler_mps, np.float64)[k] + frac * step)   # approaching (positive bin) = range falling
 
 
+def moving_range_rows(rd_db: np.ndarray, doppler_mps: np.ndarray, guard_cells: int = 1) -> np.ndarray:
+    """[N] fractional range row of each sample's strongest *moving* return (NaN where the map has no bins
+    outside the static band).
+
+    rd_db [N, R, D] range-Doppler power [dB]; doppler_mps [D] bin centres [m/s]. Static clutter (walls, parked
+    cars, trees) sits in the zero-velocity bin and leaks into its neighbours through the Doppler window, so the
+    bins within ``guard_cells`` Doppler resolution cells of 0 m/s are left out; the row of the strongest
+    remaining cell is refined by a parabola through it and its two range neighbours (in dB). A target with no
+    radial speed at all (crossing at boresight) has no moving return: its row is whatever moves most,
+    which the temporal-jitter choice in ``mil_readout`` weighs against the attention's range.
+    """
+    P = np.asarray(rd_db, np.float64)
+    N, R, D = P.shape
+    v = np.asarray(doppler_mps, np.float64)
+    step = float(np.median(np.abs(np.diff(v)))) if D > 1 else 1.0
+    moving = np.abs(v) > (guard_cells + 0.5) * step
+    if not moving.any():
+        return np.full(N, np.nan)
+    prof = P[:, :, moving].max(axis=2)                                  # [N, R]
+    r = prof.argmax(1)
+    rr = np.clip(r, 1, R - 2)
+    y0, y1, y2 = (prof[np.arange(N), rr + d] for d in (-1, 0, 1))
+    den = y0 - 2.0 * y1 + y2
+    frac = np.where((r == rr) & (den < 0), 0.5 * (y0 - y2) / np.where(den < 0, den, -1.0), 0.0)
+    return r + frac
+
+
 def _robust_slope(t: np.ndarray, y: np.ndarray) -> float:
     """d y / d t of a line fitted by least squares, then refitted twice on |residual| < 3 robust sigmas."""
     c = np.polyfit(t, y, 1)

@@ -24,7 +24,7 @@ import numpy as np
 from . import geometry as geo
 from .attention import feature_to_heatmap, refine_peak
 from .calibrate import temporal_jitter
-from .doppler import doppler_map_scale, radial_velocity
+from .doppler import doppler_map_scale, moving_range_rows, radial_velocity
 from .track import viterbi_tracks
 
 
@@ -193,6 +193,7 @@ def _pinhole(bins: dict[str, np.ndarray], hr: np.ndarray, hc: np.ndarray, power_
     from ..dataset.format import polar_to_xy
     from .pinhole_chain import centre_stage, pinhole_selflabels
 
+    hr = _first_range_prior(hr, rb, sequence, frame, cfg, doppler, info)
     init, passes = None, []
     for _ in range(max(1, int(cfg.chain_passes))):
         # a later pass starts from the camera model the centre stage refitted: the snap rounds' own refits
@@ -222,6 +223,39 @@ def _pinhole(bins: dict[str, np.ndarray], hr: np.ndarray, hc: np.ndarray, power_
     info["jitter_m"] = {k: temporal_jitter(polar_to_xy(_to_polar(b, rb, ab)), sequence, frame) for k, b in bins.items()}
     info["half_window_bins"] = {}
     return {"bins": bins, "final": final, "info": info}
+
+
+def _first_range_prior(hr: np.ndarray, rb: np.ndarray, sequence: np.ndarray, frame: np.ndarray, cfg: Any,
+                       doppler: dict[str, Any] | None, info: dict[str, Any]) -> np.ndarray:
+    """[N] fractional range rows for the camera search and the first snap round (``cfg.range_source``).
+
+    ``attention``: the attention's peak row. ``doppler``: the strongest moving return of each range-Doppler
+    map (``doppler.moving_range_rows``: the target is what moves), smoothed per sequence by a robust
+    quadratic in time. ``auto`` reads as ``attention`` here; ``selflabel.run`` re-runs the chain from
+    ``doppler`` where the attention's labels fail the health check. Both candidates' temporal jitter (RMS
+    second difference of range along the sequences [m], label-free) go to ``info["range_source"]``.
+    """
+    cand = {"attention": hr}
+    if doppler is not None and np.shape(doppler["rd_db"])[1] == len(rb):
+        from .pinhole_chain import _per_sequence
+
+        # a car crossing at boresight has no radial speed for a few frames, and its row is then whatever else
+        # moves: a robust quadratic per sequence (least median of squares first) carries the track over them
+        raw = moving_range_rows(doppler["rd_db"], doppler["bins_mps"])
+        smooth = _per_sequence(raw, sequence, frame, 1.0, 2, floor=1.0)
+        cand["doppler"] = np.where(np.isfinite(smooth), np.clip(smooth, 0, len(rb) - 1), raw)
+        cand["doppler_raw"] = raw
+    idx = np.arange(len(rb), dtype=np.float64)
+    jit = {k: temporal_jitter(np.stack([np.interp(r, idx, rb), np.zeros(len(r))], 1), sequence, frame)["rms_m"]
+           for k, r in cand.items() if k != "doppler" and np.isfinite(r).all()}
+    choice = "attention" if cfg.range_source == "auto" else cfg.range_source
+    if choice not in cand:
+        from ..errors import ConfigError
+
+        raise ConfigError("range_source=doppler needs a store with a range-Doppler map on the heatmap's range "
+                          "grid, its Doppler bins and a frame period")
+    info["range_source"] = {"chosen": choice, "jitter_rms_m": jit}
+    return cand[choice]
 
 
 def _object_centre(final: np.ndarray, snapped: np.ndarray, u: np.ndarray, u_span: np.ndarray, fit: dict[str, Any],

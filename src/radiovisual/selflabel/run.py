@@ -10,7 +10,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -233,17 +233,23 @@ def _mil_store(model: Any, ds: Any, sv: Any, cfg: Any, config: dict[str, Any],
             "resolution": grid_resolution(ds.attrs, rb, ab),
             "image_hw": tuple(sv.shape("image")[1:3]),
             "object_centre": cfg.face_model == "object" and bool(face_shift_m(cfg, ds.attrs))}
-    res = mil_selflabels(att, power, u, rb, ab, sv.read("sequence"), sv.read("frame"),
-                         float(dt) if dt else None, tuple(float(s) for s in model.radio.stride), cfg, doppler,
-                         geom)
+    def chain(c: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        r = mil_selflabels(att, power, u, rb, ab, sv.read("sequence"), sv.read("frame"), float(dt) if dt else None,
+                           tuple(float(s) for s in model.radio.stride), c, doppler, geom)
+        return r, _health(r, u, geom, ds.attrs, rb, ab)
+
+    res, health = chain(cfg)
+    if not health["ok"] and cfg.range_source == "auto" and doppler is not None and cfg.azimuth_model == "pinhole":
+        # the attention's range led the camera search astray: start it again from the moving return, and keep
+        # that run where it passes the check (label-free either way; both verdicts are stored)
+        res2, health2 = chain(replace(cfg, range_source="doppler"))
+        first = {"health": health, "range_source": res["info"].get("range_source")}
+        if health2["ok"]:
+            res, health = res2, health2
+        res["info"]["range_source_fallback"] = {"attention_run": first, "kept": "doppler" if health2["ok"]
+                                                else "attention", "doppler_health": health2}
     bins = res["bins"][res["final"]]
     polar = bins_to_polar(bins, rb, ab)
-    from .health import half_power_beamwidth_rad, health_signals, label_health
-
-    returns = res["bins"].get("track", res["bins"].get("snap"))
-    signals = (health_signals(u, geom["v_foot"], bins_to_polar(returns, rb, ab), res["info"]) if returns is not None
-               else {})
-    health = {"signals": signals, **label_health(signals, half_power_beamwidth_rad(ds.attrs, rb, ab))}
     if cfg.range_shift_m:
         polar = apply_range_shift(polar, cfg.range_shift_m, rb)
     exp_idx = _export_idx(len(att), cfg.export_attention)
@@ -259,6 +265,17 @@ def _mil_store(model: Any, ds: Any, sv: Any, cfg: Any, config: dict[str, Any],
              "stage_jitter_m": res["info"]["jitter_m"], "feature_hw": list(att.shape[1:]), "health": health,
              "heatmap_hw": [len(rb), len(ab)]}
     return arrays, attrs
+
+
+def _health(res: dict[str, Any], u: np.ndarray, geom: dict[str, Any], attrs: Any, rb: np.ndarray,
+            ab: np.ndarray) -> dict[str, Any]:
+    """``selflabel.health`` verdict on the radar returns a MIL chain's labels rest on."""
+    from .health import half_power_beamwidth_rad, health_signals, label_health
+
+    returns = res["bins"].get("track", res["bins"].get("snap"))
+    signals = (health_signals(u, geom["v_foot"], bins_to_polar(returns, rb, ab), res["info"]) if returns is not None
+               else {})
+    return {"signals": signals, **label_health(signals, half_power_beamwidth_rad(attrs, rb, ab))}
 
 
 def _vision_stride(vision: Any, radio_stride: Any) -> tuple[int, int] | None:
