@@ -42,7 +42,7 @@ def test_localiser_learns_on_toy(toy_big, supervised_run):
     base = error_summary(location_errors(const, gt))
     assert err["p50_m"] < 0.35 * base["p50_m"], (err, base)
     hist = json.loads((supervised_run / "history.json").read_text())
-    assert hist[-1]["train_mse"] < hist[0]["train_mse"]
+    assert hist[-1]["train_loss"] < hist[0]["train_loss"]
 
 
 def test_predict_roundtrip_and_files(toy_big, supervised_run):

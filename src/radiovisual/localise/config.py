@@ -22,6 +22,9 @@ class LocaliserConfig:
     flip_augment: bool = True     # mirror azimuth (valid when azimuth bins are symmetric about 0)
     threads: int = 0              # torch CPU threads (0 = leave torch's default)
     predict_batch: int = 512
+    # distance: the mean distance to the labels (what is scored; robust to labels on the wrong object);
+    # mse: the mean squared distance (v0.2). Both in heatmap bins normalised by the heatmap size.
+    loss: str = "distance"
     # The stem (first conv) spans stem_* bins per stride-2 step: kernel 2s+1, stride 2s. The net is built
     # for design_*_bins bins per resolution cell (our synthetic grids: 1 range bin, ~4 azimuth bins per
     # beamwidth); "auto" = max(1, round(store bins per cell / design)) from the store's grid
@@ -41,6 +44,8 @@ class LocaliserConfig:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if not 0 < self.holdout_frac < 0.5:
             raise ConfigError(f"holdout_frac must be in (0, 0.5), got {self.holdout_frac}")
+        if self.loss not in ("distance", "mse"):
+            raise ConfigError(f"loss must be distance or mse, got {self.loss!r}")
         if self.patience < 1:
             raise ConfigError(f"patience must be >= 1, got {self.patience}")
         for k in ("stem_range", "stem_azimuth"):
