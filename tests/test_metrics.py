@@ -28,8 +28,8 @@ def test_error_summary_and_seeds():
     assert s["p50_m"] == pytest.approx(np.percentile(e, 50)) and s["p90_m"] == pytest.approx(90.1)
     assert s["n"] == 100 and s["mean_m"] == pytest.approx(50.5)
     ss = seeds_summary([{"p50_m": 1.0, "p90_m": 2.0, "n": 5}, {"p50_m": 3.0, "p90_m": 2.0, "n": 5}])
-    assert ss == {"p50_m": 2.0, "p50_std_m": pytest.approx(np.sqrt(2)), "p90_m": 2.0, "p90_std_m": 0.0,
-                  "n": 5, "n_seeds": 2}
+    assert ss == {"p50_m": 2.0, "p50_std_m": pytest.approx(np.sqrt(2)), "p50_worst_m": 3.0, "p90_m": 2.0,
+                  "p90_std_m": 0.0, "p90_worst_m": 2.0, "n": 5, "n_seeds": 2}
     # one seed: the same keys minus the std (the report then prints no "±")
     assert seeds_summary([{"p50_m": 1.0, "n": 3}]) == {"p50_m": 1.0, "n": 3, "n_seeds": 1}
 

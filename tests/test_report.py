@@ -154,9 +154,10 @@ def test_readme_block_is_generated_from_metrics_json(smoke_bench, tmp_path):
     res["metrics"] = {"supervised": {"p50_m": 0.2, "p50_std_m": 0.02, "p90_m": 0.4, "p90_std_m": 0.03, "n_seeds": 3,
                                      "label_free": False},
                       "mcl": {"p50_m": 0.3, "p50_std_m": 0.01, "p90_m": 0.6, "p90_std_m": 0.05, "n_seeds": 3,
-                              "label_free": True}}
+                              "p50_worst_m": 0.31, "p90_worst_m": 0.66, "label_free": True}}
     block = readme.results_section(res)
-    assert "| **MCL** | yes | **0.300 ± 0.010** | **0.600 ± 0.050** | 1.50× | 1.50× |" in block and "3 seeds" in block
+    assert ("| **MCL** | yes | **0.300 ± 0.010** | **0.600 ± 0.050** | 1.50× | 1.50× | 0.310 / 0.660 |" in block
+            and "3 seeds" in block and "worst seed p50 / p90 [m]" in block)
     # a README without markers: one line, exit 2, nothing written
     (tmp_path / "plain.md").write_text("# no markers\n")
     r = subprocess.run(cmd[:-1] + [str(tmp_path / "plain.md")], capture_output=True, text=True, timeout=120)

@@ -49,7 +49,8 @@ def error_summary(errors: np.ndarray) -> dict[str, float]:
 def seeds_summary(summaries: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """THE seed-summary shape (benchmark, report, ``localise`` CLI): the mean over seeds of each
     numeric key, plus ``<key-without-_m>_std_m`` sample std (ddof=1) only when there are several
-    seeds, ``n`` (samples per seed, when given) and ``n_seeds``.
+    seeds, ``<key-without-_m>_worst_m`` (the largest over seeds, the worst seed of an error) with them,
+    ``n`` (samples per seed, when given) and ``n_seeds``.
 
     ``[{"p50_m": 1, "p90_m": 2, "n": 5}, {"p50_m": 3, ...}]`` ->
     ``{"p50_m": 2.0, "p50_std_m": 1.41, "p90_m": ..., "n": 5, "n_seeds": 2}``.
@@ -65,6 +66,7 @@ def seeds_summary(summaries: Sequence[dict[str, Any]]) -> dict[str, Any]:
         out[k] = float(v.mean())
         if len(v) > 1:
             out[(k[:-2] if k.endswith("_m") else k) + "_std_m"] = float(v.std(ddof=1))
+            out[(k[:-2] if k.endswith("_m") else k) + "_worst_m"] = float(v.max())   # errors: worst = largest
     return out
 
 
