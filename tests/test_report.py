@@ -178,3 +178,19 @@ def test_report_names_the_stores_scenario_not_the_configs(tmp_path):
     g.attrs["scenario"] = "suburban"                       # an older metrics.json: read from the store
     assert _scenario({"dataset": {"path": str(tmp_path / "store")}}, cfg) == "suburban"
     assert _scenario({"dataset": {"path": str(tmp_path / "gone")}}, cfg) == "parking_lot"
+
+
+def test_readme_block_lists_each_scenario_of_a_mix_and_the_held_out_store():
+    from radiovisual.report import readme
+
+    row = lambda a, b: {"p50_m": a, "p90_m": b, "n_seeds": 1}          # noqa: E731
+    res = {"config": {"preset": "quick", "seeds": 1}, "dataset": {"scenario": "mix"},
+           "metrics": {"supervised": {**row(0.5, 1.0), "label_free": False}, "mcl": {**row(0.6, 1.2), "label_free": True}},
+           "by_scenario": {"parking_lot": {"supervised": row(0.4, 0.9), "mcl": row(0.45, 1.1)},
+                           "suburban": {"supervised": row(0.6, 1.1)}},
+           "eval_data": {"path": "runs/qdata/street_canyon", "scenario": "street_canyon",
+                         "metrics": {"mcl": row(1.7, 4.7), "supervised": row(2.0, 5.5)}}}
+    block = readme.results_section(res)
+    assert "| Method | parking_lot | suburban |" in block
+    assert "| MCL | 0.450 / 1.100 | – |" in block                     # a row a scenario lacks shows a dash
+    assert "`runs/qdata/street_canyon` (street_canyon, val)" in block and "| MCL | 1.700 / 4.700 |" in block

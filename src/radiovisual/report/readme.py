@@ -66,7 +66,28 @@ def results_section(result: Mapping[str, Any], errors: Mapping[str, np.ndarray] 
              else " |") if worst else ""
         lines.append(f"| {cell(label)} | {'yes' if S.is_label_free(k, m) else 'no'} | {cell(S.fmt(*p50))} | "
                      f"{cell(S.fmt(*p90))} | {S.ratio(p50[0], s50)} | {S.ratio(p90[0], s90)} |{w}")
-    return "\n".join(lines + ["", S.verdict_text(metrics, v)])
+    return "\n".join(lines + ["", S.verdict_text(metrics, v)] + _breakdown(result))
+
+
+def _breakdown(result: Mapping[str, Any]) -> list[str]:
+    """The per-scenario table of a mixed store (``by_scenario``) and the scores on another store's val split
+    (``eval_data``, the held-out row): p50 / p90 [m] per row, mean over seeds."""
+    def cell(m: Mapping[str, Any] | None) -> str:
+        return f"{m['p50_m']:.3f} / {m['p90_m']:.3f}" if m else "–"
+
+    out: list[str] = []
+    by = result.get("by_scenario") or {}
+    if by:
+        rows = list(S.ordered(result["metrics"]))
+        out += ["", "Per scenario of the mixed store (its val samples of each), p50 / p90 [m]:", "",
+                "| Method | " + " | ".join(by) + " |", "|---|" + "---|" * len(by)]
+        out += [f"| {S.name(k)} | " + " | ".join(cell(by[sc].get(k)) for sc in by) + " |" for k in rows]
+    ev = result.get("eval_data") or {}
+    if ev.get("metrics"):
+        out += ["", f"Scored on another store, `{ev.get('path')}` ({ev.get('scenario')}, val): trained on this "
+                    "store, never on that one.", "", "| Method | p50 / p90 [m] |", "|---|---|"]
+        out += [f"| {S.name(k)} | {cell(m)} |" for k, m in S.ordered(ev["metrics"]).items()]
+    return out
 
 
 def results_block(runs: list[str | Path]) -> str:
