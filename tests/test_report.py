@@ -194,3 +194,14 @@ def test_readme_block_lists_each_scenario_of_a_mix_and_the_held_out_store():
     assert "| Method | parking_lot | suburban |" in block
     assert "| MCL | 0.450 / 1.100 | – |" in block                     # a row a scenario lacks shows a dash
     assert "`runs/qdata/street_canyon` (street_canyon, val)" in block and "| MCL | 1.700 / 4.700 |" in block
+
+
+def test_report_discloses_labels_from_the_moving_return_fallback():
+    from radiovisual.report.render import fallback_notes
+
+    m = {"mcl": {"kept_runs": [{"seed": 0, "run": "seed0", "healthy": True, "range_source": "attention"},
+                               {"seed": 1, "run": "seed1", "healthy": True, "range_source": "doppler"}]},
+         "supervised": {}}
+    notes = fallback_notes(m)
+    assert len(notes) == 1 and notes[0].startswith("MCL: the self-labels of seed 1 come from the moving-return")
+    assert fallback_notes({"mcl": {"kept_runs": [{"seed": 0, "range_source": "attention"}]}}) == []

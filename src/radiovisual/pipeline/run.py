@@ -113,6 +113,14 @@ def _failed_checks(store: Path) -> str:
                      for k in h.get("failed", [])) or "map residual"
 
 
+def _range_source(store: Path) -> str | None:
+    """Which first range prior the kept self-labels came from (``selflabel.config.range_source``): "doppler"
+    means the attention's run failed the health check and the labels do not use the pretrained attention."""
+    from ..selflabel import open_labels
+
+    return ((dict(open_labels(store).attrs).get("calibration") or {}).get("range_source") or {}).get("chosen")
+
+
 def peak_predictions(data: Path, val_radar: np.ndarray) -> np.ndarray:
     """The label-free floor ``peak``: the strongest return of each validation heatmap (blob centroid), polar."""
     from ..dataset.format import bins_to_polar
@@ -196,7 +204,8 @@ def _run_methods(cfg: BenchmarkConfig, data: Path, out: Path, val_radar: np.ndar
         for s in range(cfg.seeds):
             run, paths, tag = pretrain_and_label(cfg, m, s, data, out, timer, progress, log, force)
             kept.setdefault(m, []).append({"seed": s, "run": tag, "healthy": proxies_ok(paths["train"],
-                                                                                      cfg.max_map_residual_rad or None)})
+                                                                                      cfg.max_map_residual_rad or None),
+                                           "range_source": _range_source(paths["train"])})
             if s == 0:
                 selflabel_paths[m] = paths
                 pretrain_runs.setdefault(PRETRAIN_OF.get(m, m), run)

@@ -103,6 +103,21 @@ def health_warnings(metrics: Mapping[str, Any], v: S.Verdict) -> list[str]:
     return out
 
 
+def fallback_notes(metrics: Mapping[str, Any]) -> list[str]:
+    """One line per row whose kept self-labels came from the moving-return fallback (``kept_runs[].range_source``
+    "doppler", ``selflabel.config.range_source``): they do not use the pretrained attention."""
+    out = []
+    for k, m in metrics.items():
+        fb = [r for r in m.get("kept_runs", []) if r.get("range_source") == "doppler"]
+        if fb:
+            out.append(f"{S.name(k)}: the self-labels of seed{'s' if len(fb) > 1 else ''} "
+                       + ", ".join(str(r.get("seed")) for r in fb) + " come from the moving-return fallback: the "
+                       "attention's range failed the label-free health check, so these labels rest on the "
+                       "range-Doppler map, the masks and the camera-radar self-calibration, not on the pretrained "
+                       "attention (docs/selflabel-localise.md).")
+    return out
+
+
 HEALTH = ("The label-free health check failed (camera and radar disagree on where the labelled objects are), "
           "so these rows' self-labels likely sit on the wrong objects; read their numbers with care:")
 
@@ -189,7 +204,8 @@ def _page(metrics: Mapping[str, Any], figures: dict[str, Path], notes: list[str]
     v = S.verdict(metrics, extras.errors)
     return _Page(title, extras.subtitle, S.verdict_text(metrics, v), health_warnings(metrics, v),
                  main_table(metrics, v), [t for t in extras.tables if t.rows], list(extras.provenance),
-                 timings_table(extras.timings) if extras.timings else None, tab7(metrics), dict(figures), list(notes))
+                 timings_table(extras.timings) if extras.timings else None, tab7(metrics), dict(figures),
+                 fallback_notes(metrics) + list(notes))
 
 
 def _markdown(pg: _Page, out: Path) -> str:
