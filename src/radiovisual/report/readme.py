@@ -43,6 +43,9 @@ def results_section(result: Mapping[str, Any], errors: Mapping[str, np.ndarray] 
     data = cfg.get("data")
     cmd = (f"radiovisual benchmark --preset {preset}"
            + (f" --data {data}" if data else (f" --scenario {scenario}" if scenario != "parking_lot" else ""))
+           + (f" --eval-data {cfg['eval_data']}" if cfg.get("eval_data") else "")
+           + (f" --methods {','.join(cfg['methods'])}" if cfg.get("methods") else "")
+           + (f" --baselines {','.join(cfg['baselines']) or 'none'}" if "baselines" in cfg else "")
            + (f" --seeds {seeds}" if seeds > 1 else ""))
     lines = [f"### {preset} preset, {scenario} ({'/'.join(str(sizes.get(s, '?')) for s in ('train', 'val', 'test'))}"
              f" train/val/test samples, {seeds} seed{'s' if seeds > 1 else ''})", "",
