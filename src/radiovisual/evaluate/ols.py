@@ -241,7 +241,7 @@ def rod_metrics_for_store(pred_polar: np.ndarray, data: Any, split: str = "val",
     ds = data if hasattr(data, "split") and hasattr(data, "attrs") else open_dataset(data, labels=True)
     sv = ds.split(split) if ds.labels else open_dataset(ds.path, labels=True).split(split)
     if "objects" in sv:
-        gto = sv.read("objects").astype(np.float64)
+        gto = sv.read("objects").astype(np.float64)[..., :3]   # (range, azimuth, class); more columns follow
     else:
         t = sv.read("target_polar").astype(np.float64)
         gto = np.concatenate([t, np.full((len(t), 1), float(CLASSES.index("car")))], axis=1)[:, None]

@@ -19,7 +19,9 @@ import numpy as np
 
 from .cars import N_BASE_MODELS, cached_ply, car_model, write_car_meshes
 from .meshes import box
-from .motion import boxes_overlap, draw_track, segment_hits_box
+from .motion import MOTIONS, draw_track, segment_hits_box
+from .objects import (class_size_speed, clear_of, draw_mover_track, draw_weather, mover_corners,
+                      object_counts, person_body, static_boxes)
 from .world import Body, Part, World, world_to_radar_polar
 
 # Linear-RGB car paints (white, silver, black, red, blue, green, yellow, grey, orange, navy, beige, teal)
@@ -143,39 +145,94 @@ def motion_mix(cfg, scenario: str) -> tuple[tuple[str, ...], tuple[float, ...]]:
     return tuple(k for k, _ in pairs), tuple(w for _, w in pairs)
 
 
-def _target(cfg, rng, cache, radar, bodies, model: int, region, drivable) -> tuple[Body, dict]:
-    """Draw the target's track (``scene.motion.draw_track``) and build its Body.
+def _target(cfg, rng, cache, radar, bodies, model: int, region, drivable, cls: str = "car") -> tuple[Body, dict]:
+    """Draw the primary target's track (``scene.motion.draw_track``) and build its Body.
 
-    A track is kept when, at every frame, the car lies in the radar/camera window (``_in_window``), on the
-    drivable area, clear of every static body (0.3 m margin), and the radar sees its box centre unblocked.
+    A track is kept when, at every frame, the object lies in the radar/camera window (``_in_window``), on
+    its area (``drivable``), clear of every static body (0.3 m margin), and the radar sees its box centre
+    unblocked. A car (the v0.2 target) keeps v0.2's draws; a pedestrian or cyclist (``scene.objects``
+    listing it first) walks or rides any kind of motion.
     """
-    L, W, H = car_model(model).size
-    obstacles = [b.box_corners(0) for b in bodies if b.kind != "ground"]
-    boxes = [(c.min(axis=0), c.max(axis=0)) for c in obstacles]
+    car_size = car_model(model).size
+    (L, W, H), speed = class_size_speed(cfg, cls, car_size)
+    boxes = static_boxes(bodies)
 
     def feasible(pos, yaw, corners) -> bool:
         if not np.all(_in_window(cfg, radar, pos, L / 2, margin_m=0.5)) or not drivable(corners):
             return False
-        if any(boxes_overlap(corners, lo, hi).any() for lo, hi in boxes):
+        if not clear_of(boxes, corners):
             return False
         centres = np.concatenate([pos, np.full((len(pos), 1), H / 2)], 1)
         return not any(segment_hits_box(radar, c, lo, hi) for c in centres for lo, hi in boxes)
 
-    kinds, weights = motion_mix(cfg, cfg.scenario if cfg.scenario in SCENARIO_MOTIONS else "parking_lot")
-    tr = draw_track(rng, kinds, weights, region, (L, W), tuple(cfg.scene.speed_mps), int(cfg.scene.n_frames),
+    if cls == "car":
+        kinds, weights = motion_mix(cfg, cfg.scenario if cfg.scenario in SCENARIO_MOTIONS else "parking_lot")
+    else:
+        kinds, weights = tuple(cfg.scene.target_motions) or MOTIONS, None
+        weights = tuple(1.0 for _ in kinds)
+    tr = draw_track(rng, kinds, weights, region, (L, W), speed, int(cfg.scene.n_frames),
                     float(cfg.scene.frame_dt_s), feasible)
     if tr is None:
-        raise ValueError("no feasible target track inside the radar window; check radio.range_*, the FOVs "
-                         "and scene.speed_mps")
+        raise ValueError(f"no feasible {cls} track for the target inside the radar window; check radio.range_*, "
+                         "the FOVs and scene.speed_mps")
+    meta = {"target_motion": tr.kind, "target_heading0_deg": float(np.rad2deg(tr.yaws[0])),
+            "target_yaw_rate_dps": float(np.rad2deg(tr.yaw_rate)), "target_model_index": int(model),
+            "target_speed_mps": tr.speed}
+    if cls != "car":
+        body, _ = person_body("target", cls, cache, rng, tr, float(cfg.scene.frame_dt_s))
+        body.kind = "target"
+        meta.update({"target_class": cls, "target_model_index": -1})
+        return body, meta
     paint = PAINTS[int(rng.integers(0, len(PAINTS)))]
     body = _car("target", "target", cache, model, paint, tr.positions, 0.0)
     body.yaws = tr.yaws.copy()
     body.velocity = (float(tr.velocities[0, 0]), float(tr.velocities[0, 1]), 0.0)
     body.velocities = np.concatenate([tr.velocities, np.zeros((len(tr.velocities), 1))], 1)
-    meta = {"target_motion": tr.kind, "target_heading0_deg": float(np.rad2deg(tr.yaws[0])),
-            "target_yaw_rate_dps": float(np.rad2deg(tr.yaw_rate)), "target_model_index": int(model),
-            "target_speed_mps": tr.speed}
+    body.object_class = "car"
     return body, meta
+
+
+def _movers(cfg, rng, cache, radar, bodies, model: int, car_area, walk_area) -> tuple[list[Body], dict]:
+    """The sequence's road users (``scene.objects``), primary target first, and their metadata.
+
+    ``car_area`` / ``walk_area`` = (region (x0, x1, y0, y1) [m] of track starts, area test on [T,4,2]
+    corners) for cars and for pedestrians / cyclists. Road users after the first may enter or leave the
+    view (in the window for at least half the frames) and occlude one another; they never overlap.
+    """
+    classes = object_counts(cfg, rng)
+    region, area = car_area if classes[0] == "car" else walk_area
+    target, meta = _target(cfg, rng, cache, radar, bodies, model, region, area, cls=classes[0])
+    movers = [target]
+    objs = [{"name": "target", "class": classes[0], "motion": meta["target_motion"],
+             "speed_mps": meta["target_speed_mps"]}]
+    boxes = static_boxes(bodies)
+    for k, cls in enumerate(classes[1:], start=1):
+        m = int(_models(cfg, rng, 1)[0])
+        size, speed = class_size_speed(cfg, cls, car_model(m).size)
+        region, area = car_area if cls == "car" else walk_area
+
+        def feasible(pos, yaw, corners, L=size[0]) -> bool:
+            inside = _in_window(cfg, radar, pos, L / 2, margin_m=0.0)
+            return bool(inside.mean() >= 0.5) and area(corners) and clear_of(boxes, corners)
+
+        tr = draw_mover_track(cfg, rng, cls, size, speed, region, feasible, [mover_corners(b) for b in movers])
+        if tr is None:   # a crowded scene: fewer road users, said in the metadata
+            continue
+        name = f"{cls}_{k:02d}"
+        if cls == "car":
+            body = _car(name, "road_user", cache, m, PAINTS[int(rng.integers(0, len(PAINTS)))], tr.positions, 0.0)
+            body.yaws = tr.yaws.copy()
+            body.velocities = np.concatenate([tr.velocities, np.zeros((len(tr.velocities), 1))], 1)
+            body.velocity = tuple(float(v) for v in body.velocities[0])
+            body.object_class = "car"
+        else:
+            body, _ = person_body(name, cls, cache, rng, tr, float(cfg.scene.frame_dt_s))
+        movers.append(body)
+        objs.append({"name": name, "class": cls, "motion": tr.kind, "speed_mps": tr.speed})
+    if tuple(cfg.scene.objects):
+        meta["objects"] = objs
+        meta["objects_requested"] = len(classes)
+    return movers, meta
 
 
 def _parking_lot(cfg, rng, cache, radar, depth):
@@ -217,10 +274,10 @@ def _parking_lot(cfg, rng, cache, radar, depth):
     # often (the lot's look), and in every other direction too (scene.motion docstring).
     front = rows[0] - 2.8                      # nose line of the first parked row [m]
     region = (0.0, front, -depth, depth)
-    target, meta = _target(cfg, rng, cache, radar, bodies, target_model, region,
-                           drivable=lambda c: bool(np.all(c[..., 0] <= front - 0.3)))
+    lot = (region, lambda c: bool(np.all(c[..., 0] <= front - 0.3)))
+    movers, meta = _movers(cfg, rng, cache, radar, bodies, target_model, lot, lot)
     meta["lane_x_m"] = x_lane
-    return bodies, target, meta
+    return bodies, movers, meta
 
 
 def _street(cfg, rng, cache, radar, depth, canyon: bool):
@@ -258,10 +315,12 @@ def _street(cfg, rng, cache, radar, depth, canyon: bool):
     # often, and changing lanes or turning (scene.motion docstring).
     kerb = half_street - 0.3
     region = (0.0, depth + 5.0, -kerb, kerb)
-    target, meta = _target(cfg, rng, cache, radar, bodies, target_model, region,
-                           drivable=lambda c: bool(np.all(np.abs(c[..., 1]) <= kerb)))
+    walk = half_street + 2.3      # kerb-side edge of the 2.5 m sidewalk
+    movers, meta = _movers(cfg, rng, cache, radar, bodies, target_model,
+                           (region, lambda c: bool(np.all(np.abs(c[..., 1]) <= kerb))),
+                           ((0.0, depth + 5.0, -walk, walk), lambda c: bool(np.all(np.abs(c[..., 1]) <= walk))))
     meta["street_half_width_m"] = half_street
-    return bodies, target, meta
+    return bodies, movers, meta
 
 
 def scenario_of(cfg, sequence: int) -> str:
@@ -292,19 +351,23 @@ def build_world(cfg, rng: np.random.Generator, cache_dir: str | Path, sequence: 
     look_at = np.array([min(15.0, 0.6 * depth), 0.0, 0.0])
     try:
         if cfg.scenario == "parking_lot":
-            bodies, target, meta = _parking_lot(cfg, rng, cache, radar, depth)
+            bodies, movers, meta = _parking_lot(cfg, rng, cache, radar, depth)
         elif cfg.scenario == "suburban":
-            bodies, target, meta = _street(cfg, rng, cache, radar, depth, canyon=False)
+            bodies, movers, meta = _street(cfg, rng, cache, radar, depth, canyon=False)
         elif cfg.scenario == "street_canyon":
-            bodies, target, meta = _street(cfg, rng, cache, radar, depth, canyon=True)
+            bodies, movers, meta = _street(cfg, rng, cache, radar, depth, canyon=True)
         else:
             raise ConfigError(f"unknown scenario '{cfg.scenario}'")
     except ValueError as e:
         raise ConfigError(str(e)) from None
     pole = box(0.3, 0.3, h - 0.3)
     bodies.append(_static("bs_pole", "pole", cache, [(pole, "itu_metal")], (0.3, 0.3, h - 0.3), (-0.45, 0.0)))
-    bodies.append(target)
+    target = movers[0]
+    bodies.extend(movers)
     parked = [b for b in bodies if b.kind == "parked_car"]
+    weather = draw_weather(cfg, rng)
+    if tuple(cfg.scene.weather):
+        meta["weather"] = weather
     meta.update({
         "target_model": _model_name(target),
         "parked_models": [_model_name(b) for b in parked],
@@ -314,9 +377,10 @@ def build_world(cfg, rng: np.random.Generator, cache_dir: str | Path, sequence: 
     cam_off = np.asarray(cfg.camera.offset_m, dtype=np.float64)
     return World(scenario=cfg.scenario, bodies=bodies, target="target", n_frames=int(cfg.scene.n_frames),
                  frame_dt_s=float(cfg.scene.frame_dt_s), radar_position=radar, radar_look_at=look_at,
-                 camera_position=radar + cam_off, camera_look_at=look_at + cam_off, meta=meta)
+                 camera_position=radar + cam_off, camera_look_at=look_at + cam_off, meta=meta,
+                 objects=tuple(b.name for b in movers) if tuple(cfg.scene.objects) else ())
 
 
 def _model_name(body: Body) -> str:
-    """Car model name, read back from the content-named hull file ``car-<name>-hull-<hash>.ply``."""
-    return Path(body.hull_mesh).name[len("car-"):].split("-hull-")[0]
+    """Model name, read back from the content-named hull file ``<car|ped|cyc>-<name>-hull-<hash>.ply``."""
+    return Path(body.hull_mesh).name.split("-", 1)[1].split("-hull-")[0]

@@ -41,6 +41,10 @@ class Body:
     radar_target: bool = False     # modelled as a 3GPP TR 38.901 vehicle sensing target
     hull_mesh: str | None = None   # single watertight-ish mesh used for the sensing target
     velocities: np.ndarray | None = None  # [T, 3] per-frame velocity [m/s] (turning tracks); else ``velocity``
+    object_class: str | None = None  # road users: "car" | "pedestrian" | "cyclist" (scene.objects); else None
+    # micro-Doppler scatterers of a road user (limbs, pedals): {"points": [T,K,3] world [m],
+    # "velocities": [T,K,3] [m/s], "rcs_m2": [K]} (scene.people.limb_scatterers); None for rigid bodies
+    scatterers: dict | None = None
 
     def velocity_at(self, frame: int) -> np.ndarray:
         """World velocity [m/s] at ``frame``: the per-frame track if there is one, else the constant one."""
@@ -75,6 +79,12 @@ class World:
     camera_position: np.ndarray    # [3]
     camera_look_at: np.ndarray     # [3]
     meta: dict = field(default_factory=dict)
+    objects: tuple[str, ...] = ()  # names of the moving road users, the primary target first; () = (target,)
+
+    @property
+    def movers(self) -> list[Body]:
+        """The road users (primary target first): the bodies named in ``objects``, or just the target."""
+        return [self.body(n) for n in (self.objects or (self.target,))]
 
     def body(self, name: str) -> Body:
         for b in self.bodies:
@@ -88,7 +98,11 @@ class World:
 
     def target_point(self, frame: int) -> np.ndarray:
         """World position of the labelled target point: centre of the car's 3-D bounding box."""
-        b = self.target_body
+        return self.centre_point(self.target_body, frame)
+
+    @staticmethod
+    def centre_point(b: Body, frame: int) -> np.ndarray:
+        """Centre of a body's 3-D bounding box at ``frame`` (the labelled point of every road user)."""
         (x, y, z), _ = b.pose(frame)
         return np.array([x, y, z + b.size[2] / 2.0])
 

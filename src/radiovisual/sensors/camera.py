@@ -45,6 +45,9 @@ PATH_MAX_DEPTH = 3
 # sample; at 50/50 the sun's delta light became 0-or-2x binary noise. The smooth sky is
 # still found well by cosine (BSDF) sampling under MIS.
 SUN_SAMPLING = 0.97
+# Airlight of the Koschmieder model in rain / fog (linear RGB): the horizon radiance of an overcast,
+# scattering atmosphere, a light neutral grey at the level of the clear sky's horizon haze
+FOG_AIRLIGHT = (0.60, 0.62, 0.65)
 
 
 def _mitsuba():
@@ -240,7 +243,13 @@ class _Visual:
         # vertices of dynamic parts in their body frame, as Mitsuba stored them (loaded untransformed)
         self.local = {sid: _get(mr, sh, pr, "vertex_positions").astype(np.float64).reshape(-1, 3)
                       for sid, (sh, pr) in self.handles.items()}
-        self.target_reg = [int(dr.reinterpret_array(mr.UInt32, mr.ShapePtr(by_id[sid]))[0]) for sid in target_ids]
+        reg = {sid: int(dr.reinterpret_array(mr.UInt32, mr.ShapePtr(by_id[sid]))[0]) for sid in by_id}
+        self.target_reg = [reg[sid] for sid in target_ids]
+        # instance id per shape registry id: road user k (world.movers order) -> k + 1, all else 0
+        movers = {b.name: k + 1 for k, b in enumerate(world.movers)}
+        self.instance_of = {reg[sid]: movers[world.bodies[int(sid[1:].split("_")[0])].name]
+                            for sid in by_id if sid.startswith("b") and "_p" in sid
+                            and world.bodies[int(sid[1:].split("_")[0])].name in movers}
         self.current: dict[str, tuple] = {}
         self.sampler = _instantiate(mi, {"type": "independent"})
 
@@ -263,6 +272,24 @@ class _Visual:
         if changed:
             self.scene.parameters_changed(changed)  # rebuilds the acceleration structure
             dr.eval()
+
+
+def weather_beta_per_m(world: World) -> float:
+    """Visible extinction coefficient [1/m] of the world's weather (0 when clear or unset)."""
+    w = world.meta.get("weather") if isinstance(world.meta, dict) else None
+    if not w or w.get("kind", "clear") == "clear":
+        return 0.0
+    from .weather import Weather
+
+    return float(Weather(kind=w["kind"], rain_mm_h=float(w.get("rain_mm_h", 0.0)),
+                         fog_lwc_g_m3=float(w.get("fog_lwc_g_m3", 0.0))).camera_beta_per_m())
+
+
+def ray_length_per_depth(K: np.ndarray, W: int, H: int) -> np.ndarray:
+    """[H, W] distance along each pixel-centre ray per metre of z_cam depth: |(x, y, 1)| of its ray."""
+    u = (np.arange(W) + 0.5 - K[0, 2]) / K[0, 0]
+    v = (np.arange(H) + 0.5 - K[1, 2]) / K[1, 1]
+    return np.sqrt(u[None, :] ** 2 + v[:, None] ** 2 + 1.0)
 
 
 def _frame_seed(seed: int, frame: int) -> int:
@@ -312,11 +339,21 @@ class CameraRig:
         image = np.empty((T, H, W, 3), np.uint8)
         mask = np.empty((T, H, W), bool)
         depth = np.empty((T, H, W), np.float32)
+        instance = np.empty((T, H, W), np.uint8)
+        beta = weather_beta_per_m(world)
+        ray_len = ray_length_per_depth(np.asarray(self.attrs(world)["K"]), W, H) if beta > 0 else None
         for t in range(T):
             vis.set_frame(t, mr, dr)
-            rgb, mask[t], depth[t] = self._render_frame(vis, rays, _frame_seed(seed, t), mr, dr)
+            rgb, instance[t], depth[t] = self._render_frame(vis, rays, _frame_seed(seed, t), mr, dr)
+            mask[t] = instance[t] == 1
+            if beta > 0:
+                from .weather import koschmieder
+
+                # Koschmieder on the distance along each pixel's ray (depth is z_cam)
+                rgb = koschmieder(rgb, depth[t].astype(np.float64) * ray_len, beta, np.asarray(FOG_AIRLIGHT))
             image[t] = srgb_u8(rgb)
-        return {"image": image, "mask": mask, "depth": depth, "bbox": cm.bbox_from_mask(mask)}
+        return {"image": image, "mask": mask, "depth": depth, "bbox": cm.bbox_from_mask(mask),
+                "instance": instance}
 
     # -- internals -------------------------------------------------------------------
     def _ray_setup(self, attrs, world, mr, dr) -> dict:
@@ -359,13 +396,16 @@ class CameraRig:
         si = vis.scene.ray_intersect(mr.Ray3f(rays["o"], dc / norm))
         hit = si.is_valid()
         z = dr.select(hit, si.t / norm, dr.inf)
-        sid = dr.reinterpret_array(mr.UInt32, si.shape)
-        tgt = mr.Bool(False)
-        for r in vis.target_reg:  # opaque: registry ids change per World, the kernel need not
-            tgt |= sid == dr.opaque(mr.UInt32, r)
-        tgt &= hit
-        dr.eval(rgb, z, tgt)
+        # the hit shape's registry id goes to the host, which maps it to a road-user instance: the kernel
+        # does not depend on how many road users (or parts) a World has
+        sid = dr.select(hit, dr.reinterpret_array(mr.UInt32, si.shape), 0)
+        dr.eval(rgb, z, sid)
         arr = sample_mean(np.stack([np.asarray(rgb.x), np.asarray(rgb.y), np.asarray(rgb.z)], axis=-1)
                           .reshape(H, W, spp, 3))
-        return (arr, np.asarray(tgt, bool).reshape(H, W),
-                np.asarray(z, np.float32).reshape(H, W))
+        ids = np.asarray(sid, np.uint32)
+        inst = np.zeros(ids.shape, np.uint8)
+        for reg, k in vis.instance_of.items():
+            inst[ids == reg] = k
+        if not vis.instance_of:    # a World without road users: the target's parts are instance 1
+            inst[np.isin(ids, vis.target_reg) & (ids != 0)] = 1
+        return arr, inst.reshape(H, W), np.asarray(z, np.float32).reshape(H, W)

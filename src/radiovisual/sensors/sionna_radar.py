@@ -26,6 +26,11 @@ from ..scene.meshes import merge, read_ply, write_ply
 from . import radar as rp
 
 SENSING_OBJECT_TYPE = "vehicle-multi-sp"
+# TR 38.901 §7.9 sensing-target model per road-user class (scene.objects): a cyclist is a human on a
+# metal frame, i.e. the 'human' target on the rider plus the frame and pedals as constant-RCS points
+# (the body's ``scatterers``, scene.people).
+OBJECT_TYPES = {None: SENSING_OBJECT_TYPE, "car": SENSING_OBJECT_TYPE, "pedestrian": "human", "cyclist": "human"}
+SCATTERER_SIZE_M = 0.08   # edge of the cuboid carrying a limb / pedal scattering point (absorber extent)
 PRUNE_BELOW_NOISE_DB = 40.0  # paths this far below the per-bin noise floor are dropped
 
 
@@ -120,12 +125,20 @@ class RadarSimulator:
         }
         if self._cube is not None:
             out["radio"]["cube"] = self._cube.attrs()
+        held = {m: f for m in RADAR_MATERIALS if abs((f := itu_band(m, r.carrier_hz)[0]) - r.carrier_hz / 1e9) > 1e-9}
+        if held:   # outside ITU-R P.2040's bands: properties of the nearest band edge [GHz]
+            out["radio"]["materials_held_at_band_edge_ghz"] = held
+        if tuple(getattr(getattr(self.cfg, "scene", None), "objects", ()) or ()):
+            out["radio"]["solver"]["road_users"] = (
+                "cars: TR38901SensingTarget('vehicle-multi-sp'); pedestrians and cyclists: "
+                "TR38901SensingTarget('human') on the torso-and-head hull plus ConstantRCSSensingTarget points for "
+                "limbs, pedals and the bicycle frame (scene.people, scene.objects), each with its own velocity")
         return out
 
     def simulate(self, world, seed: int, progress=None) -> dict:
         """All frames of ``world``: radar [T,R,A], range_doppler [T,R,D] (float32 dB), csi [T,N,K]."""
         t0 = time.perf_counter()
-        scene, target = self._build_scene(world)
+        scene, movers = self._build_scene(world)
         self._tick("scene_s", time.perf_counter() - t0)
         T = world.n_frames
         r = self.radio
@@ -136,12 +149,13 @@ class RadarSimulator:
         if self._cube is not None:
             out.update(self._cube.allocate(T))
         noise_rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x5EED]))
-        tb = world.target_body
+        self._gamma_db_per_km = weather_db_per_km(world, r.carrier_hz)
         static_clutter = None
-        if not self._clutter_every_frame and target is not None and r.clutter_max_depth >= 1:
-            # Approximation (opt-in): clutter traced once per sequence with the target parked far
-            # below ground, so it neither shadows nor is counted in the static clutter.
-            target.set((0.0, 0.0, -1000.0), 0.0)
+        if not self._clutter_every_frame and movers and r.clutter_max_depth >= 1:
+            # Approximation (opt-in): clutter traced once per sequence with the road users parked far
+            # below ground, so they neither shadow nor are counted in the static clutter.
+            for poser, _, _ in movers:
+                poser.set((0.0, 0.0, -1000.0), 0.0)
             static_clutter = self._solve(scene, seed, rcs=False)
         # With static clutter (and no stored CSI) its coherent range-antenna / range-Doppler sums
         # are the same every frame: computed once, only the target echoes are summed per frame.
@@ -152,8 +166,8 @@ class RadarSimulator:
             self._tick("dsp_s", time.perf_counter() - t0)
         for f in range(T):
             t1 = time.perf_counter()
-            if target is not None:
-                self._pose_target(target, tb, f)
+            for poser, body, k in movers:
+                self._pose_mover(poser, body, k, f)
             if static_clutter is None:
                 paths = self._solve(scene, seed)
             elif static_sum is None:
@@ -183,7 +197,6 @@ class RadarSimulator:
     def _build_scene(self, world):
         import mitsuba as mi
         from sionna.rt import PlanarArray, Receiver, SceneObject, Transmitter, load_scene
-        from sionna.rt.radio_materials import ITURadioMaterial
         from sionna.rt.rcs import TR38901SensingTarget
 
         from .sionna_jit import Poser
@@ -192,7 +205,7 @@ class RadarSimulator:
         scene = load_scene()
         scene.frequency = r.carrier_hz
         objs = []
-        target = None
+        movers = []   # (Poser, Body, scatterer index or None): everything that moves per frame
         # Static geometry, merged per radio material into a FIXED list of shapes (a tiny
         # placeholder where a material is absent): Dr.Jit's virtual-call kernels depend on the
         # number of shapes, so a per-body shape count would compile new kernels for every scene.
@@ -201,8 +214,8 @@ class RadarSimulator:
         for b in world.bodies:
             pos, yaw = b.pose(0)
             if b.radar_target and b.hull_mesh:
-                st = TR38901SensingTarget(name=b.name, object_type=SENSING_OBJECT_TYPE, fname=str(b.hull_mesh),
-                                          random_phases=True)
+                st = TR38901SensingTarget(name=b.name, object_type=OBJECT_TYPES[b.object_class],
+                                          fname=str(b.hull_mesh), random_phases=True)
                 poser = Poser(st)
                 poser.set(pos, yaw)
                 # The velocity is handed to the RCS solver directly (sionna_jit.OpaqueRCSSolver),
@@ -211,8 +224,9 @@ class RadarSimulator:
                 # and for the legs of RCSSolver paths, so only the scattering event uses it.
                 st._rv_velocity = tuple(float(v) for v in b.velocity)
                 objs.append(st)
-                if b.name == world.target:
-                    target = poser
+                if b.name in {m.name for m in world.movers}:
+                    movers.append((poser, b, None))
+                    movers += self._scatterer_targets(b, objs)
                 continue
             c, s = np.cos(yaw), np.sin(yaw)
             rot = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
@@ -228,8 +242,7 @@ class RadarSimulator:
             for itu, meshes in static.items():
                 v, f = merge(*meshes) if meshes else PLACEHOLDER_TRIANGLE
                 path = write_ply(Path(tmp) / f"{itu}.ply", v, f)
-                mat = ITURadioMaterial(name=f"rv-{itu}", itu_type=itu, thickness=0.1,
-                                       scattering_coefficient=float(r.scattering_coefficient))
+                mat = radio_material(itu, r.carrier_hz, float(r.scattering_coefficient))
                 statics.append(SceneObject(fname=str(path), name=f"static-{itu}", radio_material=mat))
         objs = statics + objs
         scene.add(objs)
@@ -244,17 +257,46 @@ class RadarSimulator:
         bore /= np.linalg.norm(bore)
         self._vert_axis = np.array([-bore[2] * np.sign(bore[0] or 1.0), 0.0, abs(bore[0])])
         self._vert_axis /= np.linalg.norm(self._vert_axis)
-        return scene, target
+        return scene, movers
 
     @staticmethod
-    def _pose_target(poser, body, frame: int) -> None:
-        """Move the target's sensing target to its footprint pose at ``frame`` (opaque transform:
-        no new kernel per pose, see ``sionna_jit``). Its AABB centre, Sionna's ``position``, is
-        then the footprint centre lifted by H/2 for any yaw (hull AABB [-L/2,L/2]x[-W/2,W/2]x[0,H])."""
-        pos, yaw = body.pose(frame)
-        poser.set(pos, yaw)
-        # a turning car's velocity changes per frame (Doppler of its scattering points)
-        poser.obj._rv_velocity = tuple(float(v) for v in body.velocity_at(frame))
+    def _scatterer_targets(body, objs: list) -> list:
+        """Constant-RCS sensing targets for a road user's micro-Doppler scatterers (limbs, pedals, frame):
+        one small cuboid each, posed per frame at the scatterer with its own velocity (``_pose_mover``)."""
+        from sionna.rt.rcs import ConstantRCSSensingTarget
+
+        from .sionna_jit import Poser
+
+        sc = body.scatterers
+        if not sc:
+            return []
+        out = []
+        for k, sigma in enumerate(np.asarray(sc["rcs_m2"], np.float64)):
+            e = SCATTERER_SIZE_M
+            st = ConstantRCSSensingTarget(name=f"{body.name}-sp{k}", sigma=float(sigma), length=e, width=e, height=e)
+            st._rv_velocity = tuple(float(v) for v in sc["velocities"][0, k])
+            poser = Poser(st)
+            poser.set(sc["points"][0, k], 0.0)
+            objs.append(st)
+            out.append((poser, body, k))
+        return out
+
+    @staticmethod
+    def _pose_mover(poser, body, k: int | None, frame: int) -> None:
+        """Move a road user's sensing target (``k`` None) to its footprint pose at ``frame``, or its k-th
+        scatterer to its point (opaque transforms: no new kernel per pose, see ``sionna_jit``). A hull's
+        AABB centre, Sionna's ``position``, is the footprint centre lifted by H/2 for any yaw (hull AABB
+        [-L/2,L/2]x[-W/2,W/2]x[0,H]); a scatterer's cuboid is centred on its point."""
+        if k is None:
+            pos, yaw = body.pose(frame)
+            poser.set(pos, yaw)
+            # a turning car's velocity changes per frame (Doppler of its scattering points)
+            poser.obj._rv_velocity = tuple(float(v) for v in body.velocity_at(frame))
+            return
+        sc = body.scatterers
+        i = min(frame, len(sc["points"]) - 1)
+        poser.set(sc["points"][i, k], 0.0)
+        poser.obj._rv_velocity = tuple(float(v) for v in sc["velocities"][i, k])
 
     # ------------------------------------------------------------------ solve
     def _solve(self, scene, seed: int, clutter: bool = True, rcs: bool = True) -> list[dict]:
@@ -287,6 +329,13 @@ class RadarSimulator:
         u = np.concatenate([p["u"] for p in path_sets]) if path_sets else np.zeros((0, 3))
         fd = np.concatenate([p["doppler"] for p in path_sets]) if path_sets else np.zeros(0)
         g = a * rp.tx_amplitude(r) * rp.elevation_gain(u, self._vert_axis, r)
+        gamma = getattr(self, "_gamma_db_per_km", 0.0)
+        if gamma > 0:
+            # rain / fog: specific attenuation along the whole path; c*tau is its length, both ways
+            # for a monostatic radar (sensors.weather.path_amplitude_factor)
+            from .weather import path_amplitude_factor
+
+            g = g * path_amplitude_factor(gamma, rp.C0 * tau)
         # drop paths that cannot reach the noise floor even with full array + window gain
         floor_mw = rp.noise_power_w(r) * 1e3 * 3.0 / (8.0 * r.n_subcarriers)
         keep = (np.abs(g) ** 2) * 0.25 * r.array_cols > floor_mw * 10 ** (-PRUNE_BELOW_NOISE_DB / 10)
@@ -334,6 +383,48 @@ class RadarSimulator:
         res["radar"] = rp.to_db(xa @ self._V)
         res["range_doppler"] = rp.to_db(rd + rp.noise_range_doppler(rng, r, self.rows))
         return res
+
+
+def itu_band(itu: str, carrier_hz: float) -> tuple[float, float, float, float, float]:
+    """(frequency [GHz] the ITU-R P.2040 model is evaluated at, a, b, c, d) of material ``itu``.
+
+    Inside one of the recommendation's bands: the carrier itself. Outside every band (brick at 77 GHz:
+    P.2040 defines 1-40 and 110-330 GHz): the nearest band edge, i.e. the material's properties are held
+    constant beyond its last measured frequency instead of extrapolating the power law (eqs. 28-29).
+    """
+    from sionna.rt.radio_materials.itu import ITU_MATERIALS_PROPERTIES
+
+    f = carrier_hz / 1e9
+    bands = ITU_MATERIALS_PROPERTIES[itu]
+    for (lo, hi), prm in bands.items():
+        if lo <= f <= hi:
+            return (f, *prm)
+    (lo, hi), prm = min(bands.items(), key=lambda kv: min(abs(f - kv[0][0]), abs(f - kv[0][1])))
+    return (lo if abs(f - lo) < abs(f - hi) else hi, *prm)
+
+
+def radio_material(itu: str, carrier_hz: float, scattering: float):
+    """Sionna radio material of ITU type ``itu`` at the carrier: Sionna's own ``ITURadioMaterial`` where
+    P.2040 covers the carrier, else a fixed-property ``RadioMaterial`` at the nearest band edge (``itu_band``)."""
+    from sionna.rt import RadioMaterial
+    from sionna.rt.radio_materials import ITURadioMaterial
+
+    f, a, b, c, d = itu_band(itu, carrier_hz)
+    if abs(f - carrier_hz / 1e9) < 1e-9:
+        return ITURadioMaterial(name=f"rv-{itu}", itu_type=itu, thickness=0.1, scattering_coefficient=scattering)
+    return RadioMaterial(name=f"rv-{itu}", thickness=0.1, relative_permittivity=float(a * f ** b),
+                         conductivity=float(c * f ** d), scattering_coefficient=scattering)
+
+
+def weather_db_per_km(world, carrier_hz: float) -> float:
+    """Specific attenuation [dB/km] of the world's weather at the carrier (0 when clear or unset)."""
+    w = world.meta.get("weather") if isinstance(getattr(world, "meta", None), dict) else None
+    if not w or w.get("kind", "clear") == "clear":
+        return 0.0
+    from .weather import Weather
+
+    return float(Weather(kind=w["kind"], rain_mm_h=float(w.get("rain_mm_h", 0.0)),
+                         fog_lwc_g_m3=float(w.get("fog_lwc_g_m3", 0.0))).radio_db_per_km(carrier_hz))
 
 
 def _path_arrays(paths) -> dict:

@@ -44,7 +44,15 @@ OPTIONAL_ARRAYS: dict[str, str] = {
     "scenario_id": "int32",   # capture metadata: index into scene.layouts.MIX_SCENARIOS (-1: other)
     "radar_chirps": "complex64",   # [N, C, R, A] beamformed complex RA chirps (radio.cube_chirps)
     "radar_cube": "complex64",     # [N, D, K, antennas] raw CFR of every chirp (radio.cube_raw)
+    "objects": "float32",          # [N, K, len(OBJECT_FIELDS)] road users (synthetic) / [N, K, 3] (CRUW)
+    "instance_mask": "uint8",      # [N, H, W] camera instance ids: road user k -> k + 1, 0 = none
+    "weather": "float32",          # [N, 3] capture metadata: (kind id, rain [mm/h], fog LWC [g/m^3])
 }
+# Columns of a synthetic store's ``objects``: the first three are CRUW's (range, azimuth, class id), so
+# every reader of imported real data reads them too. NaN-padded rows; visible = 1 when the camera sees
+# at least one pixel of it; box = its instance mask's pixel bounds (u0, v0, u1, v1), NaN when not visible.
+OBJECT_FIELDS = ("range_m", "azimuth_rad", "class_id", "instance", "x_m", "y_m", "vx_mps", "vy_mps",
+                 "visible", "box_u0", "box_v0", "box_u1", "box_v1")
 # Ground truth a real radar/camera rig would not have. Label-free methods never read these.
 # "objects": all annotated objects of imported real data (CRUW), see docs/cruw.md.
 # "car_model": index of the target car's model in the procedural family (scene.cars.car_model).

@@ -142,7 +142,8 @@ class CameraConfig:
 class SceneConfig:
     """Scenario geometry and motion."""
 
-    FINGERPRINT_OMIT_DEFAULTS: ClassVar[tuple[str, ...]] = ("mix_scenarios",)
+    FINGERPRINT_OMIT_DEFAULTS: ClassVar[tuple[str, ...]] = ("mix_scenarios", "objects", "weather", "rain_mm_h",
+                                                            "fog_lwc_g_m3")
 
     bs_height_m: float = 4.0
     n_frames: int = 15                 # frames per sequence
@@ -157,6 +158,15 @@ class SceneConfig:
     # scenario "mix": the scenarios its sequences cycle through (); () = all three built-in ones. Two of
     # them make the training store of a held-out-scenario benchmark (docs/benchmark.md)
     mix_scenarios: tuple[str, ...] = ()
+    # Moving road users per sequence, "class:count" or "class:lo-hi" (count drawn per sequence), classes
+    # car / pedestrian / cyclist (scene.objects). The first one drawn is the primary target
+    # (``target_polar``). () = one car: the single-target world of v0.2, byte for byte.
+    objects: tuple[str, ...] = ()
+    # Weather drawn per sequence, "kind:weight" with kinds clear / rain / fog (sensors.weather);
+    # () = always clear (v0.2's bytes). Rain rate and fog liquid water are uniform in the ranges below.
+    weather: tuple[str, ...] = ()
+    rain_mm_h: tuple[float, float] = (2.0, 50.0)        # ITU-R P.838 rain rate R [mm/h]
+    fog_lwc_g_m3: tuple[float, float] = (0.05, 0.5)     # ITU-R P.840 liquid water content M [g/m^3]
 
     def validate(self) -> None:
         if self.n_frames < 1:
@@ -180,6 +190,13 @@ class SceneConfig:
         if bad:
             raise ConfigError(f"scene.target_motions: unknown kind(s) {', '.join(map(str, bad))} "
                               f"(choose from {', '.join(MOTIONS)})")
+        from ...scene.objects import parse_objects, parse_weather
+
+        parse_objects(self.objects)
+        parse_weather(self.weather)
+        for name, (lo, hi) in (("rain_mm_h", self.rain_mm_h), ("fog_lwc_g_m3", self.fog_lwc_g_m3)):
+            if not 0 <= lo <= hi:
+                raise ConfigError(f"scene.{name} must be (lo, hi) with 0 <= lo <= hi, got {(lo, hi)}")
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,13 @@ LABELS = {
     "scenario_id": "int32 [N] the sample's scenario: index into (parking_lot, suburban, street_canyon) "
                    "(capture metadata: where the base station stands; a `mix` store cycles them per sequence)",
     "frame": "int32 [N] frame index within its sequence",
+    "objects": "float32 [N,K,13] every road user (scene.objects), NaN-padded: range [m], azimuth [rad], class id "
+               "(pedestrian 0, cyclist 1, car 2), instance id, x, y [m], vx, vy [m/s] (radar frame), visible in the "
+               "camera (0/1), instance box u0, v0, u1, v1 [px] (GROUND TRUTH)",
+    "instance_mask": "uint8 [N,H,W] camera instance ids: road user k of `objects` -> k + 1, 0 = none (like `mask`, "
+                     "the stand-in for a camera instance segmenter)",
+    "weather": "float32 [N,3] capture metadata: weather kind (clear 0, rain 1, fog 2), rain rate [mm/h], fog liquid "
+               "water [g/m^3]",
 }
 
 
@@ -74,6 +81,37 @@ def _distribution_lines(dist: dict[str, Any]) -> list[str]:
     return lines
 
 
+def object_distribution(objects: Any, weather: Any | None) -> dict[str, Any]:
+    """Road users per class (count, visible share) and weather kinds, from the ``objects`` / ``weather`` labels."""
+    import numpy as np
+
+    o = np.asarray(objects, np.float64)
+    ok = np.isfinite(o[..., 0])
+    out: dict[str, Any] = {"per_frame": [int(x) for x in np.percentile(ok.sum(1), [0, 50, 100])], "classes": {}}
+    for cid, name in enumerate(("pedestrian", "cyclist", "car")):
+        sel = ok & (o[..., 2] == cid)
+        if sel.any():
+            out["classes"][name] = {"n": int(sel.sum()), "visible": float(o[..., 8][sel].mean())}
+    if weather is not None:
+        kinds = np.asarray(weather)[:, 0].astype(int)
+        out["weather"] = {k: float(np.mean(kinds == i)) for i, k in enumerate(("clear", "rain", "fog"))}
+    return out
+
+
+def _object_lines(dist: dict[str, Any]) -> list[str]:
+    rows = {s: d["objects"] for s, d in dist.items() if isinstance(d, dict) and d.get("objects")}
+    if not rows:
+        return []
+    lines = ["", "## Road users and weather (from the labels)",
+             "| split | road users per frame (min/median/max) | per class: n (visible in camera) | weather |",
+             "|---|---|---|---|"]
+    for s, d in rows.items():
+        cls = ", ".join(f"{k} {v['n']} ({v['visible']:.0%})" for k, v in d["classes"].items())
+        w = ", ".join(f"{k} {v:.0%}" for k, v in (d.get("weather") or {}).items() if v)
+        lines.append(f"| {s} | {' / '.join(map(str, d['per_frame']))} | {cls} | {w or 'clear'} |")
+    return lines
+
+
 def _fmt(x: Any) -> str:
     return json.dumps(x, sort_keys=True) if isinstance(x, (dict, list)) else str(x)
 
@@ -92,9 +130,10 @@ def make_datasheet(attrs: dict[str, Any]) -> str:
     R = len(attrs.get("range_bins_m", []) or [])
     A = len(attrs.get("azimuth_bins_rad", []) or [])
     D = len(attrs.get("doppler_bins_mps", []) or [])
-    arrays = [k for k in LABELS if k not in ("depth", "csi", "radar_chirps", "radar_cube") or
-              (k == "depth" and cfg.get("store_depth")) or (k == "csi" and radio.get("save_csi"))
-              or (k == "radar_chirps" and radio.get("cube_chirps")) or (k == "radar_cube" and radio.get("cube_raw"))]
+    optional = {"depth": cfg.get("store_depth"), "csi": radio.get("save_csi"), "radar_chirps": radio.get("cube_chirps"),
+                "radar_cube": radio.get("cube_raw"), "objects": scene.get("objects"),
+                "instance_mask": scene.get("objects"), "weather": scene.get("weather")}
+    arrays = [k for k in LABELS if k not in optional or optional[k]]
     lines = [
         f"# Datasheet: radiovisual synthetic ISAC dataset ({attrs.get('scenario', '?')})",
         "",
@@ -105,8 +144,13 @@ def make_datasheet(attrs: dict[str, Any]) -> str:
         "- Created by the radiovisual toolkit's `radiovisual synth` command; the config below fully determines it.",
         "",
         "## Composition",
-        f"- Scenario: `{attrs.get('scenario')}`; one moving target car per sequence among parked cars and static "
-        "scenery (ground, buildings/props).",
+        f"- Scenario: `{attrs.get('scenario')}`; "
+        + (f"moving road users per sequence `{', '.join(scene.get('objects'))}` (the first is the primary target)"
+           if scene.get("objects") else "one moving target car per sequence")
+        + " among parked cars and static scenery (ground, buildings/props).",
+        f"- Weather: `{', '.join(scene.get('weather') or ['clear'])}` per sequence (rain {scene.get('rain_mm_h')} mm/h, "
+        f"fog {scene.get('fog_lwc_g_m3')} g/m^3 when drawn): ITU-R P.838-3 / P.840 specific attenuation along every "
+        "radar path, Koschmieder extinction in the camera. Not modelled: rain / fog backscatter clutter, snow, dust.",
         f"- Samples per split: {', '.join(f'{k} {v}' for k, v in splits.items())} "
         f"({', '.join(f'{k} {v}' for k, v in seqs.items())} sequences of {T} frames, "
         f"{scene.get('frame_dt_s')} s apart, {1.0 / float(scene.get('frame_dt_s') or 1.0):.4g} frames/s). "
@@ -126,6 +170,7 @@ def make_datasheet(attrs: dict[str, Any]) -> str:
         "- No personal or sensitive data: every scene is procedural.",
         "",
         *_distribution_lines(attrs.get("target_distribution") or {}),
+        *_object_lines(attrs.get("target_distribution") or {}),
         "",
         "## Collection process",
         f"- Radar: monostatic OFDM at {radio.get('carrier_hz', 0) / 1e9:g} GHz, {radio.get('bandwidth_hz', 0) / 1e6:g} "
@@ -146,7 +191,7 @@ def make_datasheet(attrs: dict[str, Any]) -> str:
         "- Intended: pretraining and evaluating radio-visual representations, self-labelling, radar-only target "
         "localisation, CFAR/RODNet-style baselines.",
         "- Not intended: claims about real-world radar performance without validation on measured data; the "
-        "simulators omit hardware impairments, multi-target interference and weather.",
+        "simulators omit hardware impairments and weather clutter (rain / fog only attenuate).",
         "- The `val` split is for reporting only; carve model selection data out of `train`.",
         "",
         "## Distribution",

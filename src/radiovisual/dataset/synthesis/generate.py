@@ -92,6 +92,47 @@ def world_labels(world: Any, n_frames: int, k_max: int) -> dict[str, np.ndarray]
     }
 
 
+def max_objects(cfg: SynthConfig) -> int:
+    """K of the ``objects`` label: the most road users a sequence of this config holds."""
+    from ...scene.objects import parse_objects
+
+    return sum(hi for _, _, hi in parse_objects(tuple(cfg.scene.objects)))
+
+
+def object_labels(world: Any, instance: np.ndarray, k_max: int) -> np.ndarray:
+    """``objects`` [T, k_max, len(OBJECT_FIELDS)] of every road user (world.movers order = instance - 1).
+
+    Position = the centre of the body's 3-D box (as ``target_polar``); velocity in the radar frame;
+    visibility and box from the camera's instance mask (an occluded or out-of-view object: not visible).
+    """
+    from ...scene.objects import CLASSES
+    from ...scene.world import world_to_radar_polar
+    from ..store.format import OBJECT_FIELDS
+
+    T = len(instance)
+    out = np.full((T, k_max, len(OBJECT_FIELDS)), np.nan, np.float32)
+    for k, b in enumerate(world.movers[:k_max]):
+        pts = np.stack([world.centre_point(b, f) for f in range(T)])
+        polar = world_to_radar_polar(pts, world.radar_position)
+        xy = polar_to_xy(polar)
+        vw = np.stack([b.velocity_at(f) for f in range(T)])
+        for f in range(T):
+            rows, cols = np.nonzero(instance[f] == k + 1)
+            box = (cols.min(), rows.min(), cols.max() + 1, rows.max() + 1) if len(rows) else (np.nan,) * 4
+            out[f, k] = (polar[f, 0], polar[f, 1], CLASSES.index(b.object_class or "car"), k + 1, xy[f, 0],
+                         xy[f, 1], -vw[f, 1], vw[f, 0], float(len(rows) > 0), *box)
+    return out
+
+
+def weather_labels(world: Any, T: int) -> np.ndarray:
+    """``weather`` [T, 3]: (kind id in scene.objects.WEATHER_KINDS, rain [mm/h], fog LWC [g/m^3])."""
+    from ...scene.objects import WEATHER_KINDS
+
+    w = world.meta.get("weather") or {"kind": "clear"}
+    row = (WEATHER_KINDS.index(w["kind"]), w.get("rain_mm_h", 0.0), w.get("fog_lwc_g_m3", 0.0))
+    return np.tile(np.asarray(row, np.float32), (T, 1))
+
+
 class SequenceGenerator:
     """Builds scenes and runs both sensors; the simulators are built once per process.
 
@@ -164,6 +205,12 @@ class SequenceGenerator:
                 out[k] = np.asarray(rad[k], np.complex64)
         if self.cfg.store_depth:
             out["depth"] = np.asarray(cam["depth"], np.float32)
+        if tuple(self.cfg.scene.objects):   # several road users: per-object table and instance ids
+            inst = np.asarray(cam.get("instance", out["mask"]), np.uint8)
+            out["objects"] = object_labels(world, inst, max_objects(self.cfg))
+            out["instance_mask"] = inst
+        if tuple(self.cfg.scene.weather):
+            out["weather"] = weather_labels(world, T)
         if self._camera_attrs is None:
             self._camera_attrs = self.camera.attrs(world)
         self.timings["world"] += t1 - t0

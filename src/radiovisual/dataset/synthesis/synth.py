@@ -338,13 +338,15 @@ def _finalize_locked(out: Path, attrs: dict[str, Any], progress: bool) -> None:
 
 def _distribution(root: Any, counts: dict[str, int]) -> dict[str, Any]:
     """Per split: what the target's labels cover (``datasheet.target_distribution``), for the datasheet."""
-    from .datasheet import target_distribution
+    from .datasheet import object_distribution, target_distribution
 
     out = {}
     for s in counts:
         g = root[s]
         if "target_polar" in g and "velocity" in g:
             out[s] = target_distribution(g["target_polar"][...], g["velocity"][...])
+            if "objects" in g:
+                out[s]["objects"] = object_distribution(g["objects"][...], g["weather"][...] if "weather" in g else None)
     return out
 
 
