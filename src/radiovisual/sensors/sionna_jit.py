@@ -159,36 +159,58 @@ def _same_callable(a, b) -> bool:
     return a is b or (type(a) is type(b) and hasattr(a, "__dict__") and vars(a) == vars(b))
 
 
+def _unique_index(items: list, unique: list) -> list[int]:
+    """Index of each item in ``unique`` (by ``_same_callable``), appending the ones not there yet."""
+    out = []
+    for c in items:
+        k = next((i for i, u in enumerate(unique) if _same_callable(c, u)), None)
+        if k is None:
+            unique.append(c)
+            k = len(unique) - 1
+        out.append(k)
+    return out
+
+
 def _share_callables(spst, sts, local_indices):
-    """Scattering points whose RCS/CPM are dispatched over ONE target's callables when every target
-    has the same model (e.g. 13 TR 38.901 vehicles: 5 callables instead of 65).
+    """Scattering points whose RCS/CPM are dispatched over the DISTINCT callables of all targets (e.g. 13
+    TR 38.901 vehicles: 5 callables instead of 65; vehicles, humans and constant-RCS limb points: a
+    handful), with the point -> callable map an opaque array.
 
     Sionna's ``dr.switch`` over one callable per point traces every branch each call (measured:
-    ~60 % of the Python time of a solve) and makes one huge kernel whose size grows with the number
-    of cars. A callable's value depends only on its parameters, the local directions and the seed,
-    so dispatching on the point's index within its target gives the same numbers.
+    ~60 % of the Python time of a solve) and makes one huge kernel whose size, and hash, grow with the
+    number of targets. A callable's value depends only on its parameters, the local directions and the
+    seed, so dispatching on the index of an equal callable gives the same numbers; the kernel then
+    depends only on the set of distinct callables (fixed per config: ``sionna_radar`` pads the road users
+    to the config's maximum per class).
     """
     import drjit as dr
     import mitsuba as mi
     from sionna.rt.rcs import scattering_points as sp_mod
 
     first = sts[0].scattering_model.spst
-    n = len(first.rcs_callables)
-    for st in sts[1:]:
-        o = st.scattering_model.spst
-        if len(o.rcs_callables) != n or len(o.cpm_callables) != len(first.cpm_callables) or not all(
-                _same_callable(a, b) for a, b in zip(o.rcs_callables + o.cpm_callables,
-                                                     first.rcs_callables + first.cpm_callables)):
-            return spst  # heterogeneous targets: keep Sionna's per-point dispatch
+    homogeneous = all(
+        len(o.rcs_callables) == len(first.rcs_callables) and len(o.cpm_callables) == len(first.cpm_callables)
+        and all(_same_callable(a, b) for a, b in zip(o.rcs_callables + o.cpm_callables,
+                                                     first.rcs_callables + first.cpm_callables))
+        for o in (st.scattering_model.spst for st in sts[1:]))
+    if homogeneous:     # one target's callables, dispatched on the point's index within its target
+        rcs_list, cpm_list = first.rcs_callables, first.cpm_callables
+        rcs_idx = cpm_idx = local_indices
+    else:
+        rcs_list, cpm_list = [], []
+        rcs_idx = mi.UInt(_unique_index(spst.rcs_callables, rcs_list))
+        cpm_idx = mi.UInt(_unique_index(spst.cpm_callables, cpm_list))
+        dr.make_opaque(rcs_idx, cpm_idx)
 
     class SharedCallablePoints(sp_mod.ScatteringPoints):
         def eval_jones_matrix(self, k_i, k_s, st_orientations, st_indices, spst_indices, seed=0):
-            # ScatteringPoints.eval_jones_matrix (sionna-rt 2.2), dispatched on the local index
+            # ScatteringPoints.eval_jones_matrix (sionna-rt 2.2), dispatched on the shared callables
             seed = _opaque_seed(seed)
             k_i_local, k_s_local = self._local_directions(k_i, k_s, st_orientations, st_indices, spst_indices)
-            local = dr.gather(mi.UInt, local_indices, spst_indices)
-            sigma = sp_mod._eval_callables(first.rcs_callables, local, k_i_local, k_s_local, seed)
-            cpm_real, cpm_imag = sp_mod._eval_callables(first.cpm_callables, local, k_i_local, k_s_local, seed)
+            ri = dr.gather(mi.UInt, rcs_idx, spst_indices)
+            ci = ri if cpm_idx is rcs_idx else dr.gather(mi.UInt, cpm_idx, spst_indices)
+            sigma = sp_mod._eval_callables(rcs_list, ri, k_i_local, k_s_local, seed)
+            cpm_real, cpm_imag = sp_mod._eval_callables(cpm_list, ci, k_i_local, k_s_local, seed)
             amplitude = dr.sqrt(sigma)
             return amplitude * cpm_real, amplitude * cpm_imag
 
@@ -234,12 +256,6 @@ def opaque_rcs_solver(deterministic: bool = False):
             spst_local_indices = mi.UInt(np.concatenate([np.arange(n) for n in num_spst]).tolist())
             dr.make_opaque(spst_st_indices, spst_local_indices)
             spst = _share_callables(spst, sts, spst_local_indices)
-            if not hasattr(spst, "_rv_shared"):      # Sionna's own per-point dispatch: an opaque seed too
-                per_point = spst.eval_jones_matrix
-
-                def eval_jones_matrix(k_i, k_s, st_orientations, st_indices, spst_indices, seed=0):
-                    return per_point(k_i, k_s, st_orientations, st_indices, spst_indices, _opaque_seed(seed))
-                spst.eval_jones_matrix = eval_jones_matrix
             spst_lcs_positions = spst.scaled_lcs_positions(st_scalings, spst_st_indices)
             spst_positions = spst.gcs_positions(st_positions, st_orientations, spst_st_indices,
                                                 st_scalings=st_scalings)

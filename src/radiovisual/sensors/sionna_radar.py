@@ -197,10 +197,6 @@ class RadarSimulator:
     def _build_scene(self, world):
         import mitsuba as mi
         from sionna.rt import PlanarArray, Receiver, SceneObject, Transmitter, load_scene
-        from sionna.rt.rcs import TR38901SensingTarget
-
-        from .sionna_jit import Poser
-
         r = self.radio
         scene = load_scene()
         scene.frequency = r.carrier_hz
@@ -211,22 +207,12 @@ class RadarSimulator:
         # number of shapes, so a per-body shape count would compile new kernels for every scene.
         # Ray tracing is unchanged: same triangles, same materials.
         static: dict[str, list] = {m: [] for m in RADAR_MATERIALS}
+        mover_names = {m.name for m in world.movers}
         for b in world.bodies:
             pos, yaw = b.pose(0)
             if b.radar_target and b.hull_mesh:
-                st = TR38901SensingTarget(name=b.name, object_type=OBJECT_TYPES[b.object_class],
-                                          fname=str(b.hull_mesh), random_phases=True)
-                poser = Poser(st)
-                poser.set(pos, yaw)
-                # The velocity is handed to the RCS solver directly (sionna_jit.OpaqueRCSSolver),
-                # not through Sionna's per-shape "velocity" texture, whose value would be baked
-                # into every kernel. Equivalent: a sensing target is an absorber for PathSolver
-                # and for the legs of RCSSolver paths, so only the scattering event uses it.
-                st._rv_velocity = tuple(float(v) for v in b.velocity)
-                objs.append(st)
-                if b.name in {m.name for m in world.movers}:
-                    movers.append((poser, b, None))
-                    movers += self._scatterer_targets(b, objs)
+                if b.name not in mover_names:      # road users follow, in the config's slot order
+                    objs.append(self._sensing_target(b, pos, yaw)[0])
                 continue
             c, s = np.cos(yaw), np.sin(yaw)
             rot = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
@@ -237,6 +223,16 @@ class RadarSimulator:
                                            f"{', '.join('itu_' + m for m in RADAR_MATERIALS)}")
                 v, f = read_ply(p.mesh)
                 static[itu].append(((v.astype(np.float64) @ rot.T + pos).astype(np.float32), f))
+        slot_tmp = tempfile.TemporaryDirectory(prefix="rv_slots_")
+        for b in self._slot_order(world):
+            if isinstance(b, str):        # an empty slot of class b: a placeholder far below the ground
+                objs += self._placeholder(b, len(objs), Path(slot_tmp.name))
+                continue
+            st, poser = self._sensing_target(b, *b.pose(0))
+            objs.append(st)
+            movers.append((poser, b, None))
+            movers += self._scatterer_targets(b, objs)
+        slot_tmp.cleanup()
         with tempfile.TemporaryDirectory(prefix="rv_radar_") as tmp:
             statics = []
             for itu, meshes in static.items():
@@ -258,6 +254,69 @@ class RadarSimulator:
         self._vert_axis = np.array([-bore[2] * np.sign(bore[0] or 1.0), 0.0, abs(bore[0])])
         self._vert_axis /= np.linalg.norm(self._vert_axis)
         return scene, movers
+
+    @staticmethod
+    def _sensing_target(b, pos, yaw):
+        """The TR 38.901 sensing target of a radar-target body (its class's model on its hull), posed."""
+        from sionna.rt.rcs import TR38901SensingTarget
+
+        from .sionna_jit import Poser
+
+        st = TR38901SensingTarget(name=b.name, object_type=OBJECT_TYPES[b.object_class], fname=str(b.hull_mesh),
+                                  random_phases=True)
+        poser = Poser(st)
+        poser.set(pos, yaw)
+        # The velocity is handed to the RCS solver directly (sionna_jit.OpaqueRCSSolver),
+        # not through Sionna's per-shape "velocity" texture, whose value would be baked
+        # into every kernel. Equivalent: a sensing target is an absorber for PathSolver
+        # and for the legs of RCSSolver paths, so only the scattering event uses it.
+        st._rv_velocity = tuple(float(v) for v in b.velocity)
+        return st, poser
+
+    def _slot_order(self, world) -> list:
+        """Road users in a fixed slot order: per class of ``scene.objects`` (config order), its road users, then
+        the class's name for each empty slot up to the class's maximum; road users of other classes last.
+
+        Why: Dr.Jit's kernels depend on the number of shapes and on the list of distinct RCS callables in
+        order, so a sequence with one pedestrian fewer compiled ~25 new kernels (2 s). With every slot
+        filled, the kernels are the same for every sequence of a config. () = the target alone (v0.2)."""
+        from ..scene.objects import parse_objects
+
+        movers = list(world.movers)
+        order: list = []
+        for cls, _, hi in parse_objects(tuple(getattr(self.cfg.scene, "objects", ()) or ())):
+            mine = [b for b in movers if (b.object_class or "car") == cls]
+            order += mine[:hi] + [cls] * max(0, hi - len(mine))
+        return order + [b for b in movers if b not in order]
+
+    @staticmethod
+    def _placeholder(cls: str, k: int, tmp: Path) -> list:
+        """Sensing targets of an empty ``cls`` slot, parked 1 km below the ground (no ray reaches them):
+        the class's TR 38.901 model on a PLY box (a PLY like a real hull: Mitsuba's ``cube`` is another
+        shape class, and a different mix of shape classes compiles other kernels), plus its scatterers'
+        constant-RCS points (scene.people)."""
+        from ..scene.meshes import box
+        from sionna.rt.rcs import ConstantRCSSensingTarget, TR38901SensingTarget
+
+        from ..scene import people
+        from ..scene.objects import BIKE_FRAME_RCS_M2
+        from .sionna_jit import Poser
+
+        hull = tmp / "slot.ply"
+        if not hull.exists():
+            write_ply(hull, *box(0.5, 0.5, 0.5))
+        out = [TR38901SensingTarget(name=f"slot{k}", object_type=OBJECT_TYPES[cls], fname=str(hull),
+                                    random_phases=True)]
+        if cls != "car":
+            rcs = list(people.limb_scatterers(cls, 1.7, np.zeros((1, 2)), np.zeros(1), np.zeros((1, 2)), 0.1)[2])
+            rcs += [BIKE_FRAME_RCS_M2] if cls == "cyclist" else []
+            e = SCATTERER_SIZE_M
+            out += [ConstantRCSSensingTarget(name=f"slot{k}-sp{i}", sigma=float(sg), length=e, width=e, height=e)
+                    for i, sg in enumerate(rcs)]
+        for j, st in enumerate(out):
+            st._rv_velocity = (0.0, 0.0, 0.0)
+            Poser(st).set((0.0, 0.0, -1000.0), 0.0)
+        return out
 
     @staticmethod
     def _scatterer_targets(body, objs: list) -> list:
