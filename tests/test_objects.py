@@ -226,3 +226,11 @@ def test_walker_limbs_show_micro_doppler(tmp_path):
     k = int(np.argmin(abs(db - torso))) + 2 * int(np.sign(fastest - torso))
     with_limbs, torso_only = (maps[x][f, i - 3:i + 4, k].max() for x in (True, False))
     assert with_limbs - torso_only > 10.0
+
+
+def test_show_marks_every_road_user(store, tmp_path):
+    from radiovisual.dataset.store.inspect import show
+
+    _, out = store
+    png = show(out, "val", 1, tmp_path / "s.png")
+    assert png.stat().st_size > 10_000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -134,6 +134,25 @@ def format_ranges(idx: list[int]) -> str:
     return ", ".join(parts)
 
 
+# road-user classes in CRUW order (pedestrian, cyclist, car): marker colours on the heatmap and the image
+CLASS_RGB = ((0.1, 0.9, 0.9), (1.0, 0.6, 0.0), (0.9, 0.2, 0.9))
+CLASS_NAMES = ("pedestrian", "cyclist", "car")
+
+
+def _mark_objects(ax, objs: np.ndarray) -> None:
+    """Every road user of ``objects`` on the range-azimuth axes: class colour, hollow when the camera
+    does not see it; the primary target keeps its red x."""
+    seen = set()
+    for o in objs:
+        if not np.isfinite(o[0]) or int(o[3]) == 1:
+            continue
+        c, vis = int(o[2]), bool(o[8])
+        label = CLASS_NAMES[c] if c not in seen else None
+        seen.add(c)
+        ax.plot(np.rad2deg(o[1]), o[0], "o", ms=9, mew=2, color=CLASS_RGB[c],
+                mfc=CLASS_RGB[c] if vis else "none", label=label)
+
+
 def show(path: str | Path, split: str, index: int, out: str | Path) -> Path:
     """Plot one sample: radar heatmap [dB] with GT x, RGB with mask + box, depth, range-Doppler."""
     import matplotlib
@@ -168,6 +187,10 @@ def show(path: str | Path, split: str, index: int, out: str | Path) -> Path:
     ax = axes[0]
     m = ax.pcolormesh(np.rad2deg(ab), rb, radar, shading="nearest", cmap="viridis")
     ax.plot(np.rad2deg(az), r, "x", color="red", ms=10, mew=2, label="GT target")
+    objs = sv.read("objects", index) if "objects" in sv else None
+    inst = sv.read("instance_mask", index) if "instance_mask" in sv else None
+    if objs is not None:
+        _mark_objects(ax, objs)
     ax.set_xlabel("azimuth [deg] (positive = right)")
     ax.set_ylabel("range [m]")
     ax.set_title("radar range-azimuth")
@@ -176,6 +199,11 @@ def show(path: str | Path, split: str, index: int, out: str | Path) -> Path:
     ax = axes[1]
     over = img.astype(np.float32) / 255.0
     over[mask] = 0.55 * over[mask] + 0.45 * np.array([1.0, 0.1, 0.1])
+    if inst is not None:      # the other road users' instance masks, in their class colours
+        for o in objs if objs is not None else []:
+            if np.isfinite(o[0]) and int(o[3]) > 1:
+                sel = inst == int(o[3])
+                over[sel] = 0.55 * over[sel] + 0.45 * np.asarray(CLASS_RGB[int(o[2])])
     ax.imshow(over)
     ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="yellow", lw=1.5))
     ax.set_xlabel("x [px]")
@@ -200,8 +228,12 @@ def show(path: str | Path, split: str, index: int, out: str | Path) -> Path:
         ax.set_xlabel("radial velocity [m/s]")
         ax.set_ylabel("range [m]")
         ax.set_title("range-Doppler")
+    weather = ""
+    if "weather" in sv:
+        kind, rain, fog = sv.read("weather", index)
+        weather = ["; clear", f"; rain {rain:.1f} mm/h", f"; fog {fog:.2f} g/m^3"][int(kind)]
     fig.suptitle(f"{Path(path).name} {split}[{index}]: sequence {seq}, frame {frame}; "
-                 f"target r = {r:.2f} m, az = {np.rad2deg(az):+.1f} deg")
+                 f"target r = {r:.2f} m, az = {np.rad2deg(az):+.1f} deg{weather}")
     out = Path(out)
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
