@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from radiovisual.dataset.config import SCENARIOS, resolve_synth_config
-from radiovisual.scene.cars import car_model, write_car_meshes
+from radiovisual.scene.cars import N_BASE_MODELS, car_model, write_car_meshes
 from radiovisual.scene.layouts import build_world
 from radiovisual.scene.motion import MOTIONS, boxes_overlap
 from radiovisual.scene.world import world_to_radar_polar
@@ -84,7 +84,7 @@ def test_car_family(tmp_path):
         parts2, hull2 = write_car_meshes(tmp_path, i)
         assert hull == hull2 and parts == parts2 and hull.exists()
         assert hull.read_bytes().startswith(b"ply\nformat binary_little_endian")
-    assert car_model(13).size[0] > car_model(3).size[0]  # stretched variants beyond the base set
+    assert car_model(N_BASE_MODELS + 3).size[0] > car_model(3).size[0]  # stretched variants beyond the base set
 
 
 def _segment_hits_box(p0, p1, lo, hi) -> bool:

@@ -14,7 +14,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "or none with --config (the YAML is then the whole tree)")
     p.add_argument("--out", required=True, help="output directory (stages inside are reused on re-run)")
     p.add_argument("--scenario", default=None,
-                   help="synth.scenario: parking_lot (default), suburban, street_canyon, mix (all three, per sequence)")
+                   help="synth.scenario: parking_lot (default), suburban, street_canyon, intersection, "
+                        "mix (the first three, per sequence)")
     p.add_argument("--methods", default=None,
                    help="comma-separated label-free rows (mcl,mcl+track,mcl-paper,scl,scl-paper,cl,clip,peak) or "
                         "'all'; default: all but scl-paper and clip")

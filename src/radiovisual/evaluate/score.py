@@ -53,21 +53,22 @@ def score_by_scenario(preds: Mapping[str, Sequence[np.ndarray]], data: str | Pat
                       split: str = "val") -> dict[str, dict[str, dict[str, Any]]]:
     """{scenario: {method: seed summary}} on the samples of each scenario of a mixed store (its per-sample
     ``scenario_id``, capture metadata); {} when the split holds one scenario only."""
-    from ..scene.layouts import MIX_SCENARIOS
+    from ..scene.layouts import MIX_SCENARIOS, SCENARIOS_EXTRA
 
+    names = MIX_SCENARIOS + SCENARIOS_EXTRA   # scenario_id -> name (dataset.synthesis.generate.scenario_index)
     ds = _labelled(data)
     sv = ds.split(split)
     if "scenario_id" not in sv:
         return {}
     sid = sv.read("scenario_id")
-    ids = [int(i) for i in np.unique(sid) if 0 <= i < len(MIX_SCENARIOS)]
+    ids = [int(i) for i in np.unique(sid) if 0 <= i < len(names)]
     if len(ids) < 2:
         return {}
     gt = ground_truth(ds, split)
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for i in ids:
         m = sid == i
-        out[MIX_SCENARIOS[i]] = {
+        out[names[i]] = {
             name: seeds_summary([error_summary(location_errors(np.asarray(p, np.float64)[m[:len(p)]],
                                                                gt[:len(p)][m[:len(p)]])) for p in runs])
             for name, runs in preds.items()}

@@ -28,6 +28,9 @@ from .world import Body, Part
 # Class names and ids in CRUW / ROD2021 order (dataset.cruw.CLASSES, evaluate.ols.CLASSES)
 CLASSES = ("pedestrian", "cyclist", "car")
 WEATHER_KINDS = ("clear", "rain", "fog")
+# Footprint box of the base station's mast, (lo, hi) [m]: scene.layouts.build_world adds the mast (0.3 m square
+# at (-0.45, 0)) after the road users are drawn, so their tracks keep clear of this box.
+MAST_BOX = (np.array([-0.6, -0.15, 0.0]), np.array([-0.3, 0.15, 1.0]))
 # Camera colours (linear RGB): clothes and skin tones; bicycle frames
 CLOTHES_RGB = ((0.05, 0.05, 0.06), (0.30, 0.02, 0.02), (0.03, 0.08, 0.30), (0.40, 0.40, 0.38),
                (0.04, 0.18, 0.05), (0.50, 0.30, 0.05), (0.20, 0.20, 0.22))

@@ -191,9 +191,10 @@ class _Visual:
             raise RadiovisualError(f"world has no body named '{world.target}' (its target)")
         static: dict[str, list] = {}   # BSDF key -> [(vertices [V,3] world, faces [F,3])]
         bsdfs: dict[str, dict] = {}
+        movers = {b.name for b in world.movers}   # road users: each keeps an instance id, moving or not
         for bi, body in enumerate(world.bodies):
             dyn = _is_dynamic(body)
-            own = dyn or body.name == world.target  # keeps its own shapes (moved / masked)
+            own = dyn or body.name in movers  # keeps its own shapes (moved / masked)
             pos, yaw = body.pose(0)
             for pi, part in enumerate(body.parts):
                 if not Path(part.mesh).is_file():

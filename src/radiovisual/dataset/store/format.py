@@ -41,7 +41,7 @@ OPTIONAL_ARRAYS: dict[str, str] = {
     "range_doppler": "float32",
     "velocity": "float32",
     "car_model": "int32",
-    "scenario_id": "int32",   # capture metadata: index into scene.layouts.MIX_SCENARIOS (-1: other)
+    "scenario_id": "int32",   # capture metadata: index into MIX_SCENARIOS + SCENARIOS_EXTRA (scene.layouts; -1: other)
     "radar_chirps": "complex64",   # [N, C, R, A] beamformed complex RA chirps (radio.cube_chirps)
     "radar_cube": "complex64",     # [N, D, K, antennas] raw CFR of every chirp (radio.cube_raw)
     "objects": "float32",          # [N, K, len(OBJECT_FIELDS)] road users (synthetic) / [N, K, 3] (CRUW)

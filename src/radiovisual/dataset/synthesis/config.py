@@ -11,11 +11,13 @@ from typing import Any, ClassVar
 
 from ...config import resolve
 from ...errors import ConfigError
-from ...scene.layouts import MIX_SCENARIOS  # the scene stage owns the scenario list
+from ...scene.layouts import MIX_SCENARIOS, SCENARIOS_EXTRA  # the scene stage owns the scenario list
 from ...sensors.radar import C0  # one definition of the speed of light [m/s]
 
 # "mix": sequence k of each split is built as scenario MIX_SCENARIOS[k % 3] (equal thirds, per sequence)
-SCENARIOS = MIX_SCENARIOS + ("mix",)
+# Built-in scenarios added later go after "mix": generate.sequence_seed_sequence seeds by SCENARIOS.index, so
+# existing stores keep their bytes.
+SCENARIOS = MIX_SCENARIOS + ("mix",) + SCENARIOS_EXTRA
 # ROD2021's range bins are k * (Fs / 134) * c / (2 S) (4e6 Hz sampling, 21.0017e12 Hz/s slope, dataset.cruw);
 # an OFDM radar of bandwidth B has its IFFT bins at k * c / (2B), so B = S * 134 / Fs puts them on CRUW's.
 CRUW_BANDWIDTH_HZ = 21.0017e12 * 134 / 4e6
@@ -143,7 +145,8 @@ class SceneConfig:
     """Scenario geometry and motion."""
 
     FINGERPRINT_OMIT_DEFAULTS: ClassVar[tuple[str, ...]] = ("mix_scenarios", "objects", "weather", "rain_mm_h",
-                                                            "fog_lwc_g_m3")
+                                                            "fog_lwc_g_m3", "scene_file", "tracks_file",
+                                                            "scene_sha256")
 
     bs_height_m: float = 4.0
     n_frames: int = 15                 # frames per sequence
@@ -151,12 +154,15 @@ class SceneConfig:
     speed_mps: tuple[float, float] = (2.0, 6.0)  # target speed, uniform in [lo, hi]
     jitter_std_m: float = 0.10         # N(0, sigma) jitter of parked cars (per sequence)
     n_parked: int = 12                 # parked cars (parking lot); cars parked along the street otherwise
-    n_car_models: int = 8              # size of the procedural car-model family to draw from
+    # size of the procedural car-model family to draw from (models 0..n-1): scene.cars has N_BASE_MODELS (64)
+    # distinct base shapes, stretched variants beyond; 8 keeps existing stores' bytes
+    n_car_models: int = 8
     # kinds of target motion (scene.motion.MOTIONS), drawn uniformly; () = the scenario's own mix
     # (scene.layouts.SCENARIO_MOTIONS)
     target_motions: tuple[str, ...] = ()
-    # scenario "mix": the scenarios its sequences cycle through (); () = all three built-in ones. Two of
-    # them make the training store of a held-out-scenario benchmark (docs/benchmark.md)
+    # scenario "mix": the scenarios its sequences cycle through (); () = the three original built-in ones (not
+    # "intersection", which may be listed). Two of them make the training store of a held-out-scenario
+    # benchmark (docs/benchmark.md)
     mix_scenarios: tuple[str, ...] = ()
     # Moving road users per sequence, "class:count" or "class:lo-hi" (count drawn per sequence), classes
     # car / pedestrian / cyclist (scene.objects). The first one drawn is the primary target
@@ -167,6 +173,12 @@ class SceneConfig:
     weather: tuple[str, ...] = ()
     rain_mm_h: tuple[float, float] = (2.0, 50.0)        # ITU-R P.838 rain rate R [mm/h]
     fog_lwc_g_m3: tuple[float, float] = (0.05, 0.5)     # ITU-R P.840 liquid water content M [g/m^3]
+    # The user's own scene (scene.user, docs/scenes.md; `synth --scene --tracks`): a Mitsuba 3 / Sionna RT
+    # scene file as the static world and a YAML file placing the radar and camera and the road users' tracks.
+    # scene_sha256 (set from the files by resolve_synth_config) puts their content into the fingerprint.
+    scene_file: str = ""
+    tracks_file: str = ""
+    scene_sha256: str = ""
 
     def validate(self) -> None:
         if self.n_frames < 1:
@@ -182,9 +194,10 @@ class SceneConfig:
             raise ConfigError("scene.jitter_std_m, scene.n_parked must be >= 0 and scene.n_car_models >= 1")
         from ...scene.motion import MOTIONS
 
-        bad_scn = [m for m in self.mix_scenarios if m not in MIX_SCENARIOS]
+        builtin = MIX_SCENARIOS + SCENARIOS_EXTRA
+        bad_scn = [m for m in self.mix_scenarios if m not in builtin]
         if bad_scn or len(set(self.mix_scenarios)) != len(self.mix_scenarios):
-            raise ConfigError(f"scene.mix_scenarios: each of {', '.join(MIX_SCENARIOS)} at most once, got "
+            raise ConfigError(f"scene.mix_scenarios: each of {', '.join(builtin)} at most once, got "
                               f"{list(self.mix_scenarios)}")
         bad = [m for m in self.target_motions if m not in MOTIONS]
         if bad:
@@ -197,6 +210,12 @@ class SceneConfig:
         for name, (lo, hi) in (("rain_mm_h", self.rain_mm_h), ("fog_lwc_g_m3", self.fog_lwc_g_m3)):
             if not 0 <= lo <= hi:
                 raise ConfigError(f"scene.{name} must be (lo, hi) with 0 <= lo <= hi, got {(lo, hi)}")
+        if bool(self.scene_file) != bool(self.tracks_file):
+            raise ConfigError("scene.scene_file and scene.tracks_file go together (--scene XML --tracks YAML): "
+                              "give both or neither")
+        if self.scene_file and tuple(self.objects):
+            raise ConfigError("scene.objects does not apply to a user scene: its road users come from the tracks "
+                              "file (scene.tracks_file)")
 
 
 @dataclass(frozen=True)
@@ -274,6 +293,18 @@ def resolve_synth_config(preset: str = "quick", scenario: str | None = None, n: 
     if seed is not None:
         extra["seed"] = seed
     cfg = resolve(SynthConfig, SYNTH_PRESETS, preset, yaml_path, overrides, extra)
+    if cfg.scene.scene_file:
+        # a user scene: both files read now (one-line errors before any store exists); the tracks file's frames,
+        # frame period and camera offset rank between the config YAML and --set; the files' hash joins the config
+        from dataclasses import replace
+
+        from ...config import merge
+        from ...scene.user import check_user_scene
+
+        fields, digest = check_user_scene(cfg.scene.scene_file, cfg.scene.tracks_file)
+        if fields:
+            cfg = resolve(SynthConfig, SYNTH_PRESETS, preset, yaml_path, overrides, merge(extra, fields))
+        cfg = replace(cfg, scene=replace(cfg.scene, scene_sha256=digest))
     return rescale_splits(cfg, n) if n is not None else cfg
 
 

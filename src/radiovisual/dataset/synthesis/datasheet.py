@@ -26,8 +26,9 @@ LABELS = {
                     "[sqrt(mW)] (radio.cube_chirps)",
     "radar_cube": "complex64 [N,D,K,antennas] raw CFR of every chirp of the burst [sqrt(mW)] (radio.cube_raw)",
     "sequence": "int32 [N] sequence id within the split",
-    "scenario_id": "int32 [N] the sample's scenario: index into (parking_lot, suburban, street_canyon) "
-                   "(capture metadata: where the base station stands; a `mix` store cycles them per sequence)",
+    "scenario_id": "int32 [N] the sample's scenario: index into (parking_lot, suburban, street_canyon, "
+                   "intersection) (capture metadata: where the base station stands; a `mix` store cycles them per "
+                   "sequence)",
     "frame": "int32 [N] frame index within its sequence",
     "objects": "float32 [N,K,13] every road user (scene.objects), NaN-padded: range [m], azimuth [rad], class id "
                "(pedestrian 0, cyclist 1, car 2), instance id, x, y [m], vx, vy [m/s] (radar frame), visible in the "
@@ -131,8 +132,9 @@ def make_datasheet(attrs: dict[str, Any]) -> str:
     A = len(attrs.get("azimuth_bins_rad", []) or [])
     D = len(attrs.get("doppler_bins_mps", []) or [])
     optional = {"depth": cfg.get("store_depth"), "csi": radio.get("save_csi"), "radar_chirps": radio.get("cube_chirps"),
-                "radar_cube": radio.get("cube_raw"), "objects": scene.get("objects"),
-                "instance_mask": scene.get("objects"), "weather": scene.get("weather")}
+                "radar_cube": radio.get("cube_raw"),
+                "objects": scene.get("objects") or scene.get("scene_file"),
+                "instance_mask": scene.get("objects") or scene.get("scene_file"), "weather": scene.get("weather")}
     arrays = [k for k in LABELS if k not in optional or optional[k]]
     lines = [
         f"# Datasheet: radiovisual synthetic ISAC dataset ({attrs.get('scenario', '?')})",
@@ -144,10 +146,13 @@ def make_datasheet(attrs: dict[str, Any]) -> str:
         "- Created by the radiovisual toolkit's `radiovisual synth` command; the config below fully determines it.",
         "",
         "## Composition",
-        f"- Scenario: `{attrs.get('scenario')}`; "
-        + (f"moving road users per sequence `{', '.join(scene.get('objects'))}` (the first is the primary target)"
-           if scene.get("objects") else "one moving target car per sequence")
-        + " among parked cars and static scenery (ground, buildings/props).",
+        (f"- Scene: the user's own, `{scene.get('scene_file')}` (static world), road users on the tracks of "
+         f"`{scene.get('tracks_file')}` (the first is the primary target); every sequence replays them "
+         "(docs/scenes.md)." if scene.get("scene_file") else
+         f"- Scenario: `{attrs.get('scenario')}`; "
+         + (f"moving road users per sequence `{', '.join(scene.get('objects'))}` (the first is the primary "
+            "target)" if scene.get("objects") else "one moving target car per sequence")
+         + " among parked cars and static scenery (ground, buildings/props)."),
         f"- Weather: `{', '.join(scene.get('weather') or ['clear'])}` per sequence (rain {scene.get('rain_mm_h')} mm/h, "
         f"fog {scene.get('fog_lwc_g_m3')} g/m^3 when drawn): ITU-R P.838-3 / P.840 specific attenuation along every "
         "radar path, Koschmieder extinction in the camera. Not modelled: rain / fog backscatter clutter, snow, dust.",

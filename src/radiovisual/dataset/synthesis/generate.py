@@ -48,8 +48,12 @@ def radar_xy(points: np.ndarray, radar_position: np.ndarray) -> np.ndarray:
 
 
 def scenario_index(name: str) -> int:
-    """Index of a built-in scenario in MIX_SCENARIOS (the per-sample ``scenario_id``), -1 for any other."""
-    return MIX_SCENARIOS.index(name) if name in MIX_SCENARIOS else -1
+    """Index of a built-in scenario in MIX_SCENARIOS + SCENARIOS_EXTRA (the per-sample ``scenario_id``: 0-2 the
+    original three, 3 the intersection), -1 for any other."""
+    from ...scene.layouts import SCENARIOS_EXTRA
+
+    builtin = MIX_SCENARIOS + SCENARIOS_EXTRA
+    return builtin.index(name) if name in builtin else -1
 
 
 def world_labels(world: Any, n_frames: int, k_max: int) -> dict[str, np.ndarray]:
@@ -96,6 +100,10 @@ def max_objects(cfg: SynthConfig) -> int:
     """K of the ``objects`` label: the most road users a sequence of this config holds."""
     from ...scene.objects import parse_objects
 
+    if getattr(cfg.scene, "tracks_file", ""):   # a user scene: the road users of its tracks file (scene.user)
+        from ...scene.user import load_tracks
+
+        return len(load_tracks(cfg.scene.tracks_file)["objects"])
     return sum(hi for _, _, hi in parse_objects(tuple(cfg.scene.objects)))
 
 
@@ -144,6 +152,8 @@ class SequenceGenerator:
                  radar: Any = None, camera: Any = None):
         self.cfg = cfg
         self.cache_dir = Path(cache_dir)
+        if world_builder is None and cfg.scene.scene_file:   # the user's own scene (docs/scenes.md)
+            from ...scene.user import build_user_world as world_builder
         if world_builder is None:
             from ...scene.layouts import build_world as world_builder
         if radar is None:
@@ -193,7 +203,7 @@ class SequenceGenerator:
         }
         out.update(world_labels(world, T, max_reflectors(self.cfg)))
         out["sequence"] = np.full(T, seq_id, np.int32)
-        # capture metadata (which site the base station is at), not a label: index into MIX_SCENARIOS
+        # capture metadata (which site the base station is at), not a label: index into MIX_SCENARIOS + SCENARIOS_EXTRA
         out["scenario_id"] = np.full(T, scenario_index(getattr(world, "scenario", self.cfg.scenario)), np.int32)
         out["frame"] = np.arange(T, dtype=np.int32)
         if "range_doppler" in rad and rad["range_doppler"] is not None:
@@ -205,7 +215,7 @@ class SequenceGenerator:
                 out[k] = np.asarray(rad[k], np.complex64)
         if self.cfg.store_depth:
             out["depth"] = np.asarray(cam["depth"], np.float32)
-        if tuple(self.cfg.scene.objects):   # several road users: per-object table and instance ids
+        if tuple(self.cfg.scene.objects) or self.cfg.scene.scene_file:   # road users: per-object table, instances
             inst = np.asarray(cam.get("instance", out["mask"]), np.uint8)
             out["objects"] = object_labels(world, inst, max_objects(self.cfg))
             out["instance_mask"] = inst
@@ -227,6 +237,10 @@ class SequenceGenerator:
         a = dict(self.radar.attrs())
         if self._camera_attrs is not None:
             a["camera"] = self._camera_attrs
+        if self.cfg.scene.scene_file:   # the user scene's files and their sha256 (scene.user.scene_provenance)
+            from ...scene.user import scene_provenance
+
+            a["user_scene"] = scene_provenance(self.cfg.scene.scene_file, self.cfg.scene.tracks_file)
         return _jsonable(a)
 
 
