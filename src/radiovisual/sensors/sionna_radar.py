@@ -24,13 +24,9 @@ import numpy as np
 from ..errors import RadiovisualError
 from ..scene.meshes import merge, read_ply, write_ply
 from . import radar as rp
+from .targets import (SENSING_OBJECT_TYPE, itu_band, placeholder, pose_mover, radio_material,
+                      scatterer_targets, sensing_target, slot_order, weather_db_per_km)
 
-SENSING_OBJECT_TYPE = "vehicle-multi-sp"
-# TR 38.901 §7.9 sensing-target model per road-user class (scene.objects): a cyclist is a human on a
-# metal frame, i.e. the 'human' target on the rider plus the frame and pedals as constant-RCS points
-# (the body's ``scatterers``, scene.people).
-OBJECT_TYPES = {None: SENSING_OBJECT_TYPE, "car": SENSING_OBJECT_TYPE, "pedestrian": "human", "cyclist": "human"}
-SCATTERER_SIZE_M = 0.08   # edge of the cuboid carrying a limb / pedal scattering point (absorber extent)
 PRUNE_BELOW_NOISE_DB = 40.0  # paths this far below the per-bin noise floor are dropped
 
 
@@ -167,7 +163,7 @@ class RadarSimulator:
         for f in range(T):
             t1 = time.perf_counter()
             for poser, body, k in movers:
-                self._pose_mover(poser, body, k, f)
+                pose_mover(poser, body, k, f)
             if static_clutter is None:
                 paths = self._solve(scene, seed)
             elif static_sum is None:
@@ -212,7 +208,7 @@ class RadarSimulator:
             pos, yaw = b.pose(0)
             if b.radar_target and b.hull_mesh:
                 if b.name not in mover_names:      # road users follow, in the config's slot order
-                    objs.append(self._sensing_target(b, pos, yaw)[0])
+                    objs.append(sensing_target(b, pos, yaw)[0])
                 continue
             c, s = np.cos(yaw), np.sin(yaw)
             rot = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
@@ -224,14 +220,14 @@ class RadarSimulator:
                 v, f = read_ply(p.mesh)
                 static[itu].append(((v.astype(np.float64) @ rot.T + pos).astype(np.float32), f))
         slot_tmp = tempfile.TemporaryDirectory(prefix="rv_slots_")
-        for b in self._slot_order(world):
+        for b in slot_order(self.cfg, world):
             if isinstance(b, str):        # an empty slot of class b: a placeholder far below the ground
-                objs += self._placeholder(b, len(objs), Path(slot_tmp.name))
+                objs += placeholder(b, len(objs), Path(slot_tmp.name))
                 continue
-            st, poser = self._sensing_target(b, *b.pose(0))
+            st, poser = sensing_target(b, *b.pose(0))
             objs.append(st)
             movers.append((poser, b, None))
-            movers += self._scatterer_targets(b, objs)
+            movers += scatterer_targets(b, objs)
         slot_tmp.cleanup()
         with tempfile.TemporaryDirectory(prefix="rv_radar_") as tmp:
             statics = []
@@ -254,108 +250,6 @@ class RadarSimulator:
         self._vert_axis = np.array([-bore[2] * np.sign(bore[0] or 1.0), 0.0, abs(bore[0])])
         self._vert_axis /= np.linalg.norm(self._vert_axis)
         return scene, movers
-
-    @staticmethod
-    def _sensing_target(b, pos, yaw):
-        """The TR 38.901 sensing target of a radar-target body (its class's model on its hull), posed."""
-        from sionna.rt.rcs import TR38901SensingTarget
-
-        from .sionna_jit import Poser
-
-        st = TR38901SensingTarget(name=b.name, object_type=OBJECT_TYPES[b.object_class], fname=str(b.hull_mesh),
-                                  random_phases=True)
-        poser = Poser(st)
-        poser.set(pos, yaw)
-        # The velocity is handed to the RCS solver directly (sionna_jit.OpaqueRCSSolver),
-        # not through Sionna's per-shape "velocity" texture, whose value would be baked
-        # into every kernel. Equivalent: a sensing target is an absorber for PathSolver
-        # and for the legs of RCSSolver paths, so only the scattering event uses it.
-        st._rv_velocity = tuple(float(v) for v in b.velocity)
-        return st, poser
-
-    def _slot_order(self, world) -> list:
-        """Road users in a fixed slot order: per class of ``scene.objects`` (config order), its road users, then
-        the class's name for each empty slot up to the class's maximum; road users of other classes last.
-
-        Why: Dr.Jit's kernels depend on the number of shapes and on the list of distinct RCS callables in
-        order, so a sequence with one pedestrian fewer compiled ~25 new kernels (2 s). With every slot
-        filled, the kernels are the same for every sequence of a config. () = the target alone (v0.2)."""
-        from ..scene.objects import parse_objects
-
-        movers = list(world.movers)
-        order: list = []
-        for cls, _, hi in parse_objects(tuple(getattr(self.cfg.scene, "objects", ()) or ())):
-            mine = [b for b in movers if (b.object_class or "car") == cls]
-            order += mine[:hi] + [cls] * max(0, hi - len(mine))
-        return order + [b for b in movers if b not in order]
-
-    @staticmethod
-    def _placeholder(cls: str, k: int, tmp: Path) -> list:
-        """Sensing targets of an empty ``cls`` slot, parked 1 km below the ground (no ray reaches them):
-        the class's TR 38.901 model on a PLY box (a PLY like a real hull: Mitsuba's ``cube`` is another
-        shape class, and a different mix of shape classes compiles other kernels), plus its scatterers'
-        constant-RCS points (scene.people)."""
-        from ..scene.meshes import box
-        from sionna.rt.rcs import ConstantRCSSensingTarget, TR38901SensingTarget
-
-        from ..scene import people
-        from ..scene.objects import BIKE_FRAME_RCS_M2
-        from .sionna_jit import Poser
-
-        hull = tmp / "slot.ply"
-        if not hull.exists():
-            write_ply(hull, *box(0.5, 0.5, 0.5))
-        out = [TR38901SensingTarget(name=f"slot{k}", object_type=OBJECT_TYPES[cls], fname=str(hull),
-                                    random_phases=True)]
-        if cls != "car":
-            rcs = list(people.limb_scatterers(cls, 1.7, np.zeros((1, 2)), np.zeros(1), np.zeros((1, 2)), 0.1)[2])
-            rcs += [BIKE_FRAME_RCS_M2] if cls == "cyclist" else []
-            e = SCATTERER_SIZE_M
-            out += [ConstantRCSSensingTarget(name=f"slot{k}-sp{i}", sigma=float(sg), length=e, width=e, height=e)
-                    for i, sg in enumerate(rcs)]
-        for j, st in enumerate(out):
-            st._rv_velocity = (0.0, 0.0, 0.0)
-            Poser(st).set((0.0, 0.0, -1000.0), 0.0)
-        return out
-
-    @staticmethod
-    def _scatterer_targets(body, objs: list) -> list:
-        """Constant-RCS sensing targets for a road user's micro-Doppler scatterers (limbs, pedals, frame):
-        one small cuboid each, posed per frame at the scatterer with its own velocity (``_pose_mover``)."""
-        from sionna.rt.rcs import ConstantRCSSensingTarget
-
-        from .sionna_jit import Poser
-
-        sc = body.scatterers
-        if not sc:
-            return []
-        out = []
-        for k, sigma in enumerate(np.asarray(sc["rcs_m2"], np.float64)):
-            e = SCATTERER_SIZE_M
-            st = ConstantRCSSensingTarget(name=f"{body.name}-sp{k}", sigma=float(sigma), length=e, width=e, height=e)
-            st._rv_velocity = tuple(float(v) for v in sc["velocities"][0, k])
-            poser = Poser(st)
-            poser.set(sc["points"][0, k], 0.0)
-            objs.append(st)
-            out.append((poser, body, k))
-        return out
-
-    @staticmethod
-    def _pose_mover(poser, body, k: int | None, frame: int) -> None:
-        """Move a road user's sensing target (``k`` None) to its footprint pose at ``frame``, or its k-th
-        scatterer to its point (opaque transforms: no new kernel per pose, see ``sionna_jit``). A hull's
-        AABB centre, Sionna's ``position``, is the footprint centre lifted by H/2 for any yaw (hull AABB
-        [-L/2,L/2]x[-W/2,W/2]x[0,H]); a scatterer's cuboid is centred on its point."""
-        if k is None:
-            pos, yaw = body.pose(frame)
-            poser.set(pos, yaw)
-            # a turning car's velocity changes per frame (Doppler of its scattering points)
-            poser.obj._rv_velocity = tuple(float(v) for v in body.velocity_at(frame))
-            return
-        sc = body.scatterers
-        i = min(frame, len(sc["points"]) - 1)
-        poser.set(sc["points"][i, k], 0.0)
-        poser.obj._rv_velocity = tuple(float(v) for v in sc["velocities"][i, k])
 
     # ------------------------------------------------------------------ solve
     def _solve(self, scene, seed: int, clutter: bool = True, rcs: bool = True) -> list[dict]:
@@ -442,48 +336,6 @@ class RadarSimulator:
         res["radar"] = rp.to_db(xa @ self._V)
         res["range_doppler"] = rp.to_db(rd + rp.noise_range_doppler(rng, r, self.rows))
         return res
-
-
-def itu_band(itu: str, carrier_hz: float) -> tuple[float, float, float, float, float]:
-    """(frequency [GHz] the ITU-R P.2040 model is evaluated at, a, b, c, d) of material ``itu``.
-
-    Inside one of the recommendation's bands: the carrier itself. Outside every band (brick at 77 GHz:
-    P.2040 defines 1-40 and 110-330 GHz): the nearest band edge, i.e. the material's properties are held
-    constant beyond its last measured frequency instead of extrapolating the power law (eqs. 28-29).
-    """
-    from sionna.rt.radio_materials.itu import ITU_MATERIALS_PROPERTIES
-
-    f = carrier_hz / 1e9
-    bands = ITU_MATERIALS_PROPERTIES[itu]
-    for (lo, hi), prm in bands.items():
-        if lo <= f <= hi:
-            return (f, *prm)
-    (lo, hi), prm = min(bands.items(), key=lambda kv: min(abs(f - kv[0][0]), abs(f - kv[0][1])))
-    return (lo if abs(f - lo) < abs(f - hi) else hi, *prm)
-
-
-def radio_material(itu: str, carrier_hz: float, scattering: float):
-    """Sionna radio material of ITU type ``itu`` at the carrier: Sionna's own ``ITURadioMaterial`` where
-    P.2040 covers the carrier, else a fixed-property ``RadioMaterial`` at the nearest band edge (``itu_band``)."""
-    from sionna.rt import RadioMaterial
-    from sionna.rt.radio_materials import ITURadioMaterial
-
-    f, a, b, c, d = itu_band(itu, carrier_hz)
-    if abs(f - carrier_hz / 1e9) < 1e-9:
-        return ITURadioMaterial(name=f"rv-{itu}", itu_type=itu, thickness=0.1, scattering_coefficient=scattering)
-    return RadioMaterial(name=f"rv-{itu}", thickness=0.1, relative_permittivity=float(a * f ** b),
-                         conductivity=float(c * f ** d), scattering_coefficient=scattering)
-
-
-def weather_db_per_km(world, carrier_hz: float) -> float:
-    """Specific attenuation [dB/km] of the world's weather at the carrier (0 when clear or unset)."""
-    w = world.meta.get("weather") if isinstance(getattr(world, "meta", None), dict) else None
-    if not w or w.get("kind", "clear") == "clear":
-        return 0.0
-    from .weather import Weather
-
-    return float(Weather(kind=w["kind"], rain_mm_h=float(w.get("rain_mm_h", 0.0)),
-                         fog_lwc_g_m3=float(w.get("fog_lwc_g_m3", 0.0))).radio_db_per_km(carrier_hz))
 
 
 def _path_arrays(paths) -> dict:
