@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 from ..config import resolve
 from ..dataset.resolution import GridResolution, stem_steps
@@ -12,6 +12,8 @@ from ..errors import ConfigError
 
 @dataclass(frozen=True)
 class LocaliserConfig:
+    FINGERPRINT_OMIT_DEFAULTS: ClassVar[tuple[str, ...]] = ("label_weights",)
+
     width: int = 8                # channels of the first stage; later stages use 2x and 4x
     epochs: int = 20
     batch_size: int = 64
@@ -25,6 +27,9 @@ class LocaliserConfig:
     # distance: the mean distance to the labels (what is scored; robust to labels on the wrong object);
     # mse: the mean squared distance (v0.2). Both in heatmap bins normalised by the heatmap size.
     loss: str = "distance"
+    # none: every label counts the same (v0.2); jitter: a sequence whose labels zig-zag counts less
+    # (localise.weights, label-free: the labels' own temporal smoothness)
+    label_weights: str = "none"
     # The stem (first conv) spans stem_* bins per stride-2 step: kernel 2s+1, stride 2s. The net is built
     # for design_*_bins bins per resolution cell (our synthetic grids: 1 range bin, ~4 azimuth bins per
     # beamwidth); "auto" = max(1, round(store bins per cell / design)) from the store's grid
@@ -46,6 +51,8 @@ class LocaliserConfig:
             raise ConfigError(f"holdout_frac must be in (0, 0.5), got {self.holdout_frac}")
         if self.loss not in ("distance", "mse"):
             raise ConfigError(f"loss must be distance or mse, got {self.loss!r}")
+        if self.label_weights not in ("none", "jitter"):
+            raise ConfigError(f"label_weights must be none or jitter, got {self.label_weights!r}")
         if self.patience < 1:
             raise ConfigError(f"patience must be >= 1, got {self.patience}")
         for k in ("stem_range", "stem_azimuth"):

@@ -78,7 +78,8 @@ def _load(data: str | Path, labels: Any) -> tuple[Any, np.ndarray, str]:
     return ds, y_polar, kind
 
 
-def _loss(pred: torch.Tensor, y: torch.Tensor, scale: torch.Tensor, kind: str = "distance") -> torch.Tensor:
+def _loss(pred: torch.Tensor, y: torch.Tensor, scale: torch.Tensor, kind: str = "distance",
+          w: torch.Tensor | None = None) -> torch.Tensor:
     """Mean distance (or, ``kind="mse"``, mean squared distance) between (row, col) [B,2] positions
     normalised by the heatmap size [2] -> scalar.
 
@@ -87,23 +88,25 @@ def _loss(pred: torch.Tensor, y: torch.Tensor, scale: torch.Tensor, kind: str = 
     less than the squared distance, whose gradient also vanishes close to the target.
     """
     d2 = (((pred - y) / scale) ** 2).sum(dim=1)                       # [B]
-    return d2.mean() if kind == "mse" else torch.sqrt(d2 + 1e-10).mean()
+    per = d2 if kind == "mse" else torch.sqrt(d2 + 1e-10)
+    return per.mean() if w is None else (per * w).sum() / w.sum()     # w [B]: localise.label_weights
 
 
 def _holdout_loss(model: Any, radar: torch.Tensor, target: torch.Tensor, i_hold: torch.Tensor,
-                  scale: torch.Tensor, kind: str = "distance") -> float:
+                  scale: torch.Tensor, kind: str = "distance", w: torch.Tensor | None = None) -> float:
     model.eval()
     with torch.inference_mode():
         tot = 0.0
         for s in range(0, len(i_hold), 256):
             idx = i_hold[s:s + 256]
-            tot += float(_loss(model(radar[idx]), target[idx], scale, kind)) * len(idx)
+            wi = None if w is None else w[idx]
+            tot += float(_loss(model(radar[idx]), target[idx], scale, kind, wi)) * len(idx)
     return tot / max(1, len(i_hold))
 
 
 def _train_epoch(model: Any, opt: Any, sched: Any, radar: torch.Tensor, target: torch.Tensor,
                  perm: torch.Tensor, g: torch.Generator, flip_ok: bool, batch_size: int,
-                 scale: torch.Tensor, kind: str = "distance") -> float:
+                 scale: torch.Tensor, kind: str = "distance", w: torch.Tensor | None = None) -> float:
     """One pass over ``perm``; returns the summed (per-sample-weighted) training loss."""
     A = int(scale[1])
     model.train()
@@ -117,7 +120,7 @@ def _train_epoch(model: Any, opt: Any, sched: Any, radar: torch.Tensor, target: 
             f = torch.rand(len(idx), generator=g) < 0.5
             x = torch.where(f.view(-1, 1, 1, 1), x.flip(-1), x)
             y[f, 1] = (A - 1) - y[f, 1]
-        loss = _loss(model(x), y, scale, kind)
+        loss = _loss(model(x), y, scale, kind, None if w is None else w[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -139,6 +142,11 @@ def _fit(cfg: Any, ds: Any, y_polar: np.ndarray, seed: int, ckpt: Path, key: str
     target = torch.from_numpy(polar_to_bins(y_polar, rb, ab)).float()  # [N,2] fractional bins
     scale = torch.tensor([float(len(rb)), float(len(ab))])
     seq = tr.read("sequence")
+    w = None
+    if getattr(cfg, "label_weights", "none") != "none":   # label-free: the labels' own smoothness
+        from .weights import label_weights
+
+        w = torch.from_numpy(label_weights(y_polar, seq, cfg.label_weights)).float()
     # ``subset``: train only on these train indices (label-density studies); hold-out drawn inside it
     use = np.arange(len(seq)) if subset is None else np.asarray(subset, np.int64)
     hold = _holdout_mask(seq[use], cfg.holdout_frac, seed)
@@ -172,8 +180,8 @@ def _fit(cfg: Any, ds: Any, y_polar: np.ndarray, seed: int, ckpt: Path, key: str
     for ep in epochs:
         g = torch.Generator().manual_seed(seed * 100_003 + ep)
         perm = i_fit[torch.randperm(len(i_fit), generator=g)]
-        tot = _train_epoch(model, opt, sched, radar, target, perm, g, flip_ok, cfg.batch_size, scale, cfg.loss)
-        hl = _holdout_loss(model, radar, target, i_hold, scale, cfg.loss)
+        tot = _train_epoch(model, opt, sched, radar, target, perm, g, flip_ok, cfg.batch_size, scale, cfg.loss, w)
+        hl = _holdout_loss(model, radar, target, i_hold, scale, cfg.loss, w)
         state["history"].append({"epoch": ep, "train_loss": tot / len(perm), "holdout_loss": hl, "loss": cfg.loss})
         if hl < state["best"]:
             state.update(best=hl, best_epoch=ep, bad=0)
