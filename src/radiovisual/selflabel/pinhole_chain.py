@@ -198,7 +198,8 @@ def centre_stage(returns: np.ndarray, fused: np.ndarray, power_db: np.ndarray, u
     az_rad = np.arctan2(cs[:, 0], cs[:, 1])
     az = {"camera": az_cam, "radar": az_rad, "mean": 0.5 * (az_cam + az_rad)}[cfg.centre_azimuth]
     info["centre"] = {"rounds": rounds, "heading_known_frac": float(known.mean()),
-                      "speed_median_mps": float(np.nanmedian(speed)), "class_shape_m": list(shape),
+                      "speed_median_mps": float(np.nanmedian(speed)) if np.isfinite(speed).any() else float("nan"),
+                      "class_shape_m": list(shape),
                       "range_offset_m_median": float(np.median((off * e_s).sum(1)))}
     out = polar_to_bins(np.stack([np.hypot(cs[:, 0], cs[:, 1]), az], 1), rb, ab)
     return np.where(np.isfinite(out), out, fused)
