@@ -234,3 +234,30 @@ def test_show_marks_every_road_user(store, tmp_path):
     _, out = store
     png = show(out, "val", 1, tmp_path / "s.png")
     assert png.stat().st_size > 10_000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_walker_camera_limbs_follow_the_radar_gait(tmp_path):
+    """The camera mesh's left foot sits where the radar's left shin scatterer says the leg points (same gait)."""
+    from radiovisual.scene.motion import Track, ctrv_track
+    from radiovisual.scene.objects import person_body
+    from radiovisual.scene.people import pedestrian_model
+
+    T, dt = 8, 0.2
+    track = Track("crossing", *ctrv_track((8.0, 3.0), -np.pi / 2, 1.4, 0.0, T, dt), 1.4, 0.0)
+    ped, name = person_body("p", "pedestrian", tmp_path, np.random.default_rng(3), track, dt)
+    model = pedestrian_model(int(np.random.default_rng(3).integers(0, 1 << 16)))   # person_body's first draw
+    assert model.name == name
+    local = np.concatenate([v for v, _, _ in model.parts]).astype(np.float64)
+    hip = model.rig["hip"]
+    sc = ped.scatterers
+    feet = []
+    for f in range(T):
+        v = ped.gait.deform(local, f)
+        foot = v[(v[:, 2] < 1e-6) & (v[:, 1] > 0)]                 # the left sole
+        feet.append(foot[:, 0].mean() - model.rig["shift"][0])    # from under the hip (centring moved it)
+        # the left shin scatterer, in the body frame (x forward along the heading)
+        d = sc["points"][f, 0, :2] - ped.positions[f, :2]
+        c, s = np.cos(ped.yaws[f]), np.sin(ped.yaws[f])
+        x_shin, z_shin = c * d[0] + s * d[1], sc["points"][f, 0, 2]
+        assert feet[-1] * (1 - z_shin / hip) == pytest.approx(x_shin, abs=0.005)   # on the leg's axis
+    assert np.ptp(feet) > 0.2          # the legs swing: the foot moves relative to the body over the frames

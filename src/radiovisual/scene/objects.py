@@ -148,8 +148,12 @@ def person_body(name: str, cls: str, cache: Path, rng: np.random.Generator, trac
     parts, _ = people.write_person_meshes(cache, model)
     pos = np.concatenate([track.positions, np.zeros((len(track.positions), 1))], 1)
     vel = np.concatenate([track.velocities, np.zeros((len(track.velocities), 1))], 1)
+    phase0 = float(rng.uniform(0.0, 2 * np.pi))
     pts, pvel, rcs = people.limb_scatterers(cls, model.size[2], track.positions, track.yaws, track.velocities, dt,
-                                           float(rng.uniform(0.0, 2 * np.pi)))
+                                           phase0)
+    # the camera's walker swings its legs and arms with the same gait (speed: the track's mean, as above)
+    speed = float(np.linalg.norm(track.velocities, axis=1).mean()) if len(track.velocities) else 0.0
+    gait = people.walking_gait(model, speed, len(pos), dt, phase0)
     if cls == "cyclist":
         centre = np.concatenate([track.positions, np.full((len(pos), 1), BIKE_FRAME_HEIGHT_M)], 1)
         pts = np.concatenate([pts, centre[:, None]], 1)
@@ -160,7 +164,7 @@ def person_body(name: str, cls: str, cache: Path, rng: np.random.Generator, trac
                 size=tuple(float(s) for s in model.size), positions=pos, yaws=track.yaws.copy(),
                 velocity=tuple(float(v) for v in vel[0]), radar_target=True, hull_mesh=str(_radar_hull(cache, model)),
                 velocities=vel, object_class=cls,
-                scatterers={"points": pts, "velocities": pvel, "rcs_m2": np.asarray(rcs, np.float64)})
+                scatterers={"points": pts, "velocities": pvel, "rcs_m2": np.asarray(rcs, np.float64)}, gait=gait)
     return body, model.name
 
 

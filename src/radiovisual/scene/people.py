@@ -79,6 +79,8 @@ class PersonModel:
     cls: str                                   # "pedestrian" | "cyclist"
     size: tuple[float, float, float]           # (L, W, H) [m]
     parts: PartList                            # (vertices [V,3] float32, faces [F,3] int32, role)
+    # pedestrians: where the limbs are, for ``Gait.deform`` (body frame after centring) [m]; None otherwise
+    rig: dict | None = None
 
 
 # name, stature H [m], shoulder width over the arms [m], torso depth [m], head height / H, hip height / H
@@ -117,7 +119,7 @@ def _leaning(x_bot: float, x_top: float, y: float, dx: float, dy: float, z0: flo
     return _slab(x_bot - dx / 2, x_bot + dx / 2, y - dy / 2, y + dy / 2, z0, z1, top_x=(x_top - dx / 2, x_top + dx / 2))
 
 
-def _finish(name: str, cls: str, parts: PartList) -> PersonModel:
+def _finish(name: str, cls: str, parts: PartList, rig: dict | None = None) -> PersonModel:
     """Centre the footprint on the origin and take the size from the exact AABB of all parts."""
     v = np.concatenate([p[0] for p in parts]).astype(np.float64)
     lo, hi = v.min(axis=0), v.max(axis=0)
@@ -125,7 +127,9 @@ def _finish(name: str, cls: str, parts: PartList) -> PersonModel:
     parts = [((pv + shift).astype(np.float32), pf, role) for pv, pf, role in parts]
     L, W, H = (hi - lo).tolist()
     # rounded to 1 um: the float32 vertices carry ~1e-7 m of noise that would otherwise show in the size
-    return PersonModel(name=name, cls=cls, size=(round(L, 6), round(W, 6), round(H, 6)), parts=parts)
+    if rig is not None:
+        rig = {**rig, "shift": shift.tolist()}
+    return PersonModel(name=name, cls=cls, size=(round(L, 6), round(W, 6), round(H, 6)), parts=parts, rig=rig)
 
 
 def pedestrian_model(i: int) -> PersonModel:
@@ -150,7 +154,8 @@ def pedestrian_model(i: int) -> PersonModel:
         x_w = a * (sh - wrist) / (sh - hand)            # the arm and the hand lie on one straight line
         parts.append((*_leaning(x_w, 0.0, y_arm, arm_w, arm_w, wrist, sh), "clothes"))
         parts.append((*_leaning(a, x_w, y_arm, arm_w, arm_w, hand, wrist), "skin"))
-    return _finish(name, "pedestrian", parts)
+    return _finish(name, "pedestrian", parts, rig={"hip": hip, "torso_bottom": hip - 0.03 * H, "shoulder": sh,
+                                                    "hand": hand, "torso_half_width": tw / 2, "stride0": s})
 
 
 def _tube(a: tuple[float, float], b: tuple[float, float], d: float) -> Mesh:
@@ -318,3 +323,41 @@ def limb_scatterers(cls: str, height_m: float, positions: np.ndarray, yaws: np.n
     vx = vel[:, :1] + c * loc_v[..., 0] - s * loc_v[..., 1] - yaw_rate[:, None] * wy
     vy = vel[:, 1:2] + s * loc_v[..., 0] + c * loc_v[..., 1] + yaw_rate[:, None] * wx
     return points, np.stack([vx, vy, loc_v[..., 2]], -1), rcs.astype(np.float64)
+
+
+@dataclass(frozen=True)
+class Gait:
+    """The camera mesh of a walking pedestrian, frame by frame: legs and arms sheared to the stride of the
+    same gait ``limb_scatterers`` gives the radar (Boulic et al. 1990), so camera and radar limbs agree.
+
+    ``stride`` [T]: forward offset [m] of the left foot from under the hip (the right foot mirrors it), i.e.
+    hip height x tan(left leg angle); the model is built at ``rig["stride0"]``."""
+    rig: dict
+    stride: np.ndarray
+
+    def deform(self, local: np.ndarray, frame: int) -> np.ndarray:
+        """Body-frame vertices [V,3] of the frozen model -> the same vertices at ``frame``'s stride."""
+        r = self.rig
+        sx, sy, _ = r["shift"]
+        v = np.array(local, np.float64, copy=True)
+        x, y, z = v[:, 0] - sx, v[:, 1] - sy, v[:, 2]
+        ds = float(self.stride[min(frame, len(self.stride) - 1)]) - r["stride0"]
+        side = np.sign(y)                                              # +1 left, -1 right
+        legs = z < r["torso_bottom"] - 1e-6                            # only the legs reach below the torso
+        v[:, 0] += np.where(legs, side * ds * (1.0 - z / r["hip"]), 0.0)
+        arms = (np.abs(y) > r["torso_half_width"] + 1e-6) & (z < r["shoulder"] + 1e-6)
+        lever = np.clip((r["shoulder"] - z) / (r["shoulder"] - r["hand"]), 0.0, None)
+        v[:, 0] += np.where(arms, -side * 0.5 * ds * lever, 0.0)      # arms swing against the same-side leg
+        return v
+
+
+def walking_gait(model: PersonModel, speed_mps: float, n_frames: int, dt_s: float, phase0: float) -> Gait | None:
+    """The ``Gait`` of ``model`` walking at ``speed_mps`` with the gait phase ``phase0`` of ``limb_scatterers``."""
+    if model.cls != "pedestrian" or model.rig is None:
+        return None
+    H = model.size[2]
+    w = 2 * np.pi * gait_frequency_hz(speed_mps, H)
+    theta = leg_swing_amplitude_rad(speed_mps, H) * np.sin(w * np.arange(n_frames) * dt_s + phase0)  # left leg
+    # hip x tan(angle): the sheared leg then points along the radar's pendulum, so the shin scatterer
+    # (``limb_scatterers``) lies on the camera's leg axis at every frame
+    return Gait(rig=model.rig, stride=model.rig["hip"] * np.tan(theta))

@@ -45,6 +45,8 @@ class Body:
     # micro-Doppler scatterers of a road user (limbs, pedals): {"points": [T,K,3] world [m],
     # "velocities": [T,K,3] [m/s], "rcs_m2": [K]} (scene.people.limb_scatterers); None for rigid bodies
     scatterers: dict | None = None
+    # a walker's camera mesh per frame (scene.people.Gait: ``deform(local_vertices, frame)``); None = rigid
+    gait: object | None = None
 
     def velocity_at(self, frame: int) -> np.ndarray:
         """World velocity [m/s] at ``frame``: the per-frame track if there is one, else the constant one."""

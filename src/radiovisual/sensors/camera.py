@@ -258,12 +258,14 @@ class _Visual:
         changed = []
         for body, sid in self.dynamic:
             pos, yaw = body.pose(frame)
-            key = (tuple(pos), yaw)
+            gait = getattr(body, "gait", None)
+            key = (tuple(pos), yaw) if gait is None else (tuple(pos), yaw, frame)
             if self.current.get(sid) == key:
                 continue
             c, s = np.cos(yaw), np.sin(yaw)
             rot = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-            v = self.local[sid] @ rot.T + pos
+            local = self.local[sid] if gait is None else gait.deform(self.local[sid], frame)   # a walker's limbs
+            v = local @ rot.T + pos
             shape, props = self.handles[sid]
             ptr, ct = props["vertex_positions"]
             mr.set_property(ptr, ct, mr.Float(v.astype(np.float32).ravel()))
