@@ -81,3 +81,40 @@ def test_object_geometry_end_to_end_on_a_radial_car():
     assert np.allclose(g["scale"], 0.9, atol=0.05)
     assert np.allclose(ret + g["range_offset"], centre_r, atol=0.1)
     assert np.all(np.abs(g["range_offset"] - L / 2 * np.abs(np.cos(az))) < 0.2)
+
+
+def test_robust_polyfit_equals_the_sequential_least_median_scan():
+    """The batched candidate search picks what a plain loop over the subsets picks (first smallest median)."""
+    from itertools import combinations
+
+    from radiovisual.selflabel.objgeom import robust_polyfit
+
+    def reference(t, y, degree, floor=0.05, max_subsets=600):
+        n, k = len(t), degree + 1
+        subsets = list(combinations(range(n), k))
+        if len(subsets) > max_subsets:
+            subsets = [subsets[i] for i in np.linspace(0, len(subsets) - 1, max_subsets).round().astype(int)]
+        V = np.vander(t, k)
+        best, best_med = None, np.inf
+        for idx in subsets:
+            A = V[list(idx)]
+            if abs(np.linalg.det(A)) < 1e-12:
+                continue
+            c = np.linalg.solve(A, y[list(idx)])
+            med = float(np.median((V @ c - y) ** 2))
+            if med < best_med:
+                best, best_med = c, med
+        res = V @ best - y
+        sig = max(1.4826 * float(np.median(np.abs(res))), floor)
+        ok = np.abs(res) <= 2.5 * sig
+        return np.polyfit(t[ok], y[ok], degree) if ok.sum() > k else best
+
+    rng = np.random.default_rng(0)
+    for trial in range(20):
+        n = int(rng.integers(5, 16))
+        t = np.round(rng.uniform(0, 3, n), 1)             # repeated times: singular subsets to skip
+        y = 0.4 * t ** 2 - t + rng.normal(0, 0.05, n)
+        y[rng.random(n) < 0.3] += rng.normal(0, 3, n)[:1]  # a share of frames on another object
+        for deg in (1, 2):
+            if len(np.unique(t)) > deg:
+                np.testing.assert_array_equal(robust_polyfit(t, y, deg), reference(t, y, deg))
