@@ -54,17 +54,18 @@ def robust_polyfit(t: np.ndarray, y: np.ndarray, degree: int, floor: float = 0.0
     # which was most of a self-labelling run); the first smallest median wins, as in a sequential scan
     S = np.asarray(subsets, np.intp)                                      # [K, k]
     A = V[S]                                                              # [K, k, k]
-    S = S[np.abs(np.linalg.det(A)) >= 1e-12]
-    if not len(S):
+    good = np.abs(np.linalg.det(A)) >= 1e-12
+    if not good.any():
         return np.polyfit(t, y, degree)
-    C = np.linalg.solve(V[S], y[S][..., None])[..., 0]                    # [K, k] exact candidates
+    S, A = S[good], A[good]
+    C = np.linalg.solve(A, y[S][..., None])[..., 0]                       # [K, k] exact candidates
     med = np.median((C @ V.T - y) ** 2, axis=1)                           # [K]
     # Batched and one-by-one arithmetic differ in the last bits, which decides exact ties (three collinear
     # samples give one line three times). The near-best candidates are re-scored one by one, in subset
     # order, exactly as a sequential scan would: the same winner, bit for bit.
     best, best_med = None, np.inf
     for i in np.flatnonzero(med <= med.min() * (1 + 1e-6) + 1e-24):
-        c = np.linalg.solve(V[S[i]], y[S[i]])
+        c = np.linalg.solve(A[i], y[S[i]])
         m = float(np.median((V @ c - y) ** 2))
         if m < best_med:
             best, best_med = c, m

@@ -279,13 +279,9 @@ class _Visual:
 
 def weather_beta_per_m(world: World) -> float:
     """Visible extinction coefficient [1/m] of the world's weather (0 when clear or unset)."""
-    w = world.meta.get("weather") if isinstance(world.meta, dict) else None
-    if not w or w.get("kind", "clear") == "clear":
-        return 0.0
     from .weather import Weather
 
-    return float(Weather(kind=w["kind"], rain_mm_h=float(w.get("rain_mm_h", 0.0)),
-                         fog_lwc_g_m3=float(w.get("fog_lwc_g_m3", 0.0))).camera_beta_per_m())
+    return Weather.of_world(world).camera_beta_per_m()
 
 
 def ray_length_per_depth(K: np.ndarray, W: int, H: int) -> np.ndarray:

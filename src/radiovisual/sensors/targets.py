@@ -155,10 +155,6 @@ def radio_material(itu: str, carrier_hz: float, scattering: float):
 
 def weather_db_per_km(world, carrier_hz: float) -> float:
     """Specific attenuation [dB/km] of the world's weather at the carrier (0 when clear or unset)."""
-    w = world.meta.get("weather") if isinstance(getattr(world, "meta", None), dict) else None
-    if not w or w.get("kind", "clear") == "clear":
-        return 0.0
     from .weather import Weather
 
-    return float(Weather(kind=w["kind"], rain_mm_h=float(w.get("rain_mm_h", 0.0)),
-                         fog_lwc_g_m3=float(w.get("fog_lwc_g_m3", 0.0))).radio_db_per_km(carrier_hz))
+    return float(Weather.of_world(world).radio_db_per_km(carrier_hz))

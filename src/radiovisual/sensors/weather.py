@@ -284,3 +284,10 @@ class Weather:
     def as_dict(self) -> dict:
         """{"kind", "rain_mm_h", "fog_lwc_g_m3", "temperature_c"} (JSON-ready)."""
         return asdict(self)
+
+    @classmethod
+    def of_world(cls, world) -> "Weather":
+        """The weather a ``scene.World`` was drawn with (its ``meta["weather"]``), clear when it has none."""
+        meta = getattr(world, "meta", None)
+        w = meta.get("weather") if isinstance(meta, dict) else None
+        return cls(**w) if w else cls()
