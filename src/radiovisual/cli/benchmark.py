@@ -16,6 +16,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scenario", default=None,
                    help="synth.scenario: parking_lot (default), suburban, street_canyon, intersection, "
                         "mix (the first three, per sequence)")
+    p.add_argument("--task", default=None, choices=("localise", "detection"),
+                   help="localise (default): one target per frame, p50/p90 [m]; detection: every object, "
+                        "AP/AR per class (MCL, Supervised, RODNet-style, CFAR, Peak; see docs/detection.md)")
     p.add_argument("--methods", default=None,
                    help="comma-separated label-free rows (mcl,mcl+track,mcl-paper,scl,scl-paper,cl,clip,peak) or "
                         "'all'; default: all but scl-paper and clip")
@@ -44,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
     extra: dict = {}
     if args.scenario:
         extra["synth"] = {"scenario": args.scenario}
+    if args.task:
+        extra["task"] = args.task
     if args.methods:
         extra["methods"] = list(LABEL_FREE) if args.methods == "all" else [
             m.strip() for m in args.methods.split(",") if m.strip()]
@@ -65,5 +70,10 @@ def run(args: argparse.Namespace) -> int:
     # with --config and no --preset the YAML (e.g. from `radiovisual config --preset quick`) is the whole tree
     preset = args.preset or (None if args.config_yaml else "quick")
     cfg = build_benchmark_config(preset, args.config_yaml, args.overrides, extra)
-    run_benchmark(cfg, Path(args.out), progress=not args.no_progress, force=args.force)
+    if cfg.task == "detection":
+        from ..pipeline.detection import run_detection_benchmark
+
+        run_detection_benchmark(cfg, Path(args.out), progress=not args.no_progress, force=args.force)
+    else:
+        run_benchmark(cfg, Path(args.out), progress=not args.no_progress, force=args.force)
     return 0

@@ -112,21 +112,18 @@ def _class_curves(tps: list[np.ndarray], scores: list[np.ndarray], n_gt: int, th
     return prec, rec
 
 
-def evaluate_rod(gts: Sequence[np.ndarray], dts: Sequence[np.ndarray], filt: RodEvalFilter | None = None,
-                 sizes_m: Sequence[float] = CLASS_SIZES_M, thresholds: np.ndarray = OLS_THRESHOLDS,
-                 rec_thr: np.ndarray = RECALL_THRESHOLDS) -> dict:
-    """AP/AR over frames. gts[f]: [G, 3] (range m, az rad, class id); dts[f]: [D, 4] (+ score).
-
-    Returns {"AP", "AR", "AP_at": {t: AP}, "AR_at": {t: AR}, "per_class": {name: {"AP", "AR", "n_gt",
-    "n_dt"}}, "n_gt", "n_dt", "filter"}.
-    """
-    filt = filt or RodEvalFilter()
+def class_matches(gts: Sequence[np.ndarray], dts: Sequence[np.ndarray], filt: RodEvalFilter,
+                  sizes_m: Sequence[float], thresholds: np.ndarray, on_frame: Any = None) -> tuple:
+    """The per-class matching of ``evaluate_rod``: frames filtered, split by class, detections sorted by score
+    (stable), ``_match_frame`` at every threshold. Returns (tps[k]: list of [T, D] per frame, scores[k]: list of
+    [D], n_gt [K], n_dt [K], seen [K]). ``on_frame(k, g_k, d_k_sorted)`` (optional) sees each frame's class
+    slice, so other scorers (``evaluate.detection``) share this one loop."""
     if len(gts) != len(dts):
         raise ValueError(f"gts ({len(gts)} frames) and dts ({len(dts)} frames) differ in length")
     check_scores([np.asarray(d, np.float64).reshape(-1, 4)[:, 3] for d in dts])
-    K, T = len(sizes_m), len(thresholds)
-    tps = [[] for _ in range(K)]
-    scs = [[] for _ in range(K)]
+    K = len(sizes_m)
+    tps: list[list[np.ndarray]] = [[] for _ in range(K)]
+    scs: list[list[np.ndarray]] = [[] for _ in range(K)]
     n_gt, n_dt, seen = np.zeros(K, int), np.zeros(K, int), np.zeros(K, bool)
     for g, d in zip(gts, dts):
         g = np.asarray(g, np.float64).reshape(-1, 3)
@@ -142,6 +139,22 @@ def evaluate_rod(gts: Sequence[np.ndarray], dts: Sequence[np.ndarray], filt: Rod
             scs[k].append(dk[:, 3])
             n_gt[k] += len(gk)
             n_dt[k] += len(dk)
+            if on_frame is not None:
+                on_frame(k, gk, dk)
+    return tps, scs, n_gt, n_dt, seen
+
+
+def evaluate_rod(gts: Sequence[np.ndarray], dts: Sequence[np.ndarray], filt: RodEvalFilter | None = None,
+                 sizes_m: Sequence[float] = CLASS_SIZES_M, thresholds: np.ndarray = OLS_THRESHOLDS,
+                 rec_thr: np.ndarray = RECALL_THRESHOLDS) -> dict:
+    """AP/AR over frames. gts[f]: [G, 3] (range m, az rad, class id); dts[f]: [D, 4] (+ score).
+
+    Returns {"AP", "AR", "AP_at": {t: AP}, "AR_at": {t: AR}, "per_class": {name: {"AP", "AR", "n_gt",
+    "n_dt"}}, "n_gt", "n_dt", "filter"}.
+    """
+    filt = filt or RodEvalFilter()
+    K, T = len(sizes_m), len(thresholds)
+    tps, scs, n_gt, n_dt, seen = class_matches(gts, dts, filt, sizes_m, thresholds)
     prec = -np.ones((T, len(rec_thr), K))
     rec = -np.ones((T, K))
     for k in range(K):

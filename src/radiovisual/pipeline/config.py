@@ -19,11 +19,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from ..baselines.cfar_pipeline import CFAR_PRESETS, CFARConfig
+from ..baselines.detections import DETECTION_PRESETS, DetectionConfig
 from ..baselines.rodnet import TEACHER_PRESETS, TeacherConfig
 from ..config import from_dict, load_yaml, merge, parse_overrides
 from ..dataset.config import SYNTH_PRESETS, SynthConfig, rescale_splits
 from ..errors import ConfigError
 from ..localise.config import LOCALISE_PRESETS, LocaliserConfig
+from ..localise.detector_config import DETECTOR_PRESETS, DetectorConfig
 from ..pretrain.config import PRETRAIN_PRESETS, PretrainConfig
 from ..selflabel.config import SELFLABEL_PRESETS, SelfLabelConfig
 
@@ -41,16 +43,21 @@ SELFLABEL_OF: dict[str, dict[str, Any]] = {"mcl+track": {"track": True},
 BASELINES = ("cfar-genie", "cfar", "rodnet")
 OPTIONAL_BASELINES = ("pseudo",)   # pseudo-supervised (paper §5.2); automatic on an imported CRUW store
 EVALS = ("probe", "retrieval")
+# localise: one target per frame, p50/p90 [m] (the paper's tables); detection: every object, AP/AR (issue 20,
+# pipeline/detection.py)
+TASKS = ("localise", "detection")
 
 # stage subtree -> its presets table; a preset of one name is looked up in every table (composition)
 STAGE_PRESETS: dict[str, Mapping[str, Mapping[str, Any]]] = {
     "synth": SYNTH_PRESETS, "pretrain": PRETRAIN_PRESETS, "selflabel": SELFLABEL_PRESETS,
-    "localise": LOCALISE_PRESETS, "cfar": CFAR_PRESETS, "teacher": TEACHER_PRESETS}
+    "localise": LOCALISE_PRESETS, "cfar": CFAR_PRESETS, "teacher": TEACHER_PRESETS,
+    "detector": DETECTOR_PRESETS, "detections": DETECTION_PRESETS}
 
 
 @dataclass(frozen=True)
 class BenchmarkConfig:
     preset: str = ""                 # the preset the tree was built from (recorded for the report only)
+    task: str = "localise"           # localise | detection (TASKS)
     seed: int = 0                    # master seed: every stage seed derives from it (module docstring)
     methods: tuple[str, ...] = DEFAULT_METHODS
     baselines: tuple[str, ...] = BASELINES
@@ -76,12 +83,17 @@ class BenchmarkConfig:
     localise: LocaliserConfig = field(default_factory=LocaliserConfig)
     cfar: CFARConfig = field(default_factory=CFARConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)   # RODNet-style teacher (+ teacher.cfar)
+    # --task detection: the radar-only multi-object detector (every detector row) and the baselines' detections
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    detections: DetectionConfig = field(default_factory=DetectionConfig)
 
     @property
     def scenario(self) -> str:
         return self.synth.scenario
 
     def validate(self) -> None:
+        if self.task not in TASKS:
+            raise ConfigError(f"unknown task '{self.task}' (choose from {', '.join(TASKS)})")
         bad = [m for m in self.methods if m not in LABEL_FREE]
         if bad:
             raise ConfigError(f"unknown method '{bad[0]}' (choose from {', '.join(LABEL_FREE)} or 'all')")

@@ -336,6 +336,11 @@ def _score_elsewhere(cfg: BenchmarkConfig, loc_runs: dict[str, list[Path]], time
 def run_benchmark(cfg: BenchmarkConfig, out: str | Path, progress: bool = True,
                   log: Callable[[str], None] = print, force: bool = False) -> dict[str, Any]:
     """Compose the stages into ``out``; ``force`` replaces stage directories made with another config."""
+    if cfg.task != "localise":   # --task detection: pipeline.detection.run_detection_benchmark (it builds on this)
+        from ..errors import ConfigError
+
+        raise ConfigError(f"run_benchmark runs task 'localise'; task '{cfg.task}' is run by "
+                          "radiovisual.pipeline.detection.run_detection_benchmark")
     out = check_writable_dir(out)
     timer = Timer(log)
     t_start = time.perf_counter()

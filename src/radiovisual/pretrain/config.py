@@ -71,7 +71,8 @@ class LossConfig:
     proj_norm: bool = True         # global-batch BatchNorm in the projector's hidden layer
     mask_pad_px: int = 0           # + dilates, - erodes the target mask [image pixels]
     mask_source: str = "mask"      # "mask" (per-pixel), "bbox" (filled box), "pred:PATH" (detector masks store) or
-    #                                "pred-bbox:PATH" (its boxes, filled: what the paper's Yolo rows used)
+    #                                "pred-bbox:PATH" (its boxes, filled: what the paper's Yolo rows used) or
+    #                                "instances": one pair per camera object (instance_mask), several per frame
     radio_pool: str = "mean"       # how the radio projector collapses C x h x w: "mean" or "max"
     learn_temperature: bool = True  # clip: learnable logit scale (LIP-Loc/CLIP)
     shared_projector: bool = False  # mcl-paper/cl: one g for both modalities (g_r = g_v) to align feature spaces
@@ -92,8 +93,8 @@ class LossConfig:
             raise ConfigError(f"loss.momentum must be in [0, 1), got {self.momentum}")
         if self.proj_hidden < 1 or self.proj_dim < 1:
             raise ConfigError("loss.proj_hidden and loss.proj_dim must be >= 1")
-        if self.mask_source not in ("mask", "bbox") and pred_store(self.mask_source) is None:
-            raise ConfigError(f"loss.mask_source must be 'mask', 'bbox', 'pred:PATH' or 'pred-bbox:PATH' (a "
+        if self.mask_source not in ("mask", "bbox", "instances") and pred_store(self.mask_source) is None:
+            raise ConfigError(f"loss.mask_source must be 'mask', 'bbox', 'instances', 'pred:PATH' or 'pred-bbox:PATH' (a "
                               f"`radiovisual detect predict` store), got {self.mask_source!r}")
         if not 0 < self.smooth_max_tau <= 10:
             raise ConfigError(f"loss.smooth_max_tau must be in (0, 10], got {self.smooth_max_tau}")

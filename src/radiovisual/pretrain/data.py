@@ -81,7 +81,8 @@ def to_batch(radar: np.ndarray, image: np.ndarray, mask: np.ndarray | None, pad_
 def check_split(split: Any, masked: bool, mask_source: str) -> dict[str, Any]:
     """Validate shapes of a train SplitView; return {n, radar_shape, image_shape}."""
     pred = masked and pred_store(mask_source) is not None   # detector masks store (radiovisual.detect)
-    for name in ("radar", "image") + ((mask_source,) if masked and not pred else ()):
+    need = {"instances": ("mask", "instance_mask")}.get(mask_source, (mask_source,))
+    for name in ("radar", "image") + (need if masked and not pred else ()):
         if name not in split:
             raise DatasetError(f"split '{split.name}' has no '{name}' array, needed for this method")
     n = len(split)
@@ -91,15 +92,17 @@ def check_split(split: Any, masked: bool, mask_source: str) -> dict[str, Any]:
     if pred:
         check_pred_masks(pred_store(mask_source), split.name, (n,) + tuple(ims[1:3]))
     elif masked:
-        ms = split.shape(mask_source)
-        want = (n,) + tuple(ims[1:3]) if mask_source == "mask" else (n, 4)
+        ms = split.shape("mask" if mask_source == "instances" else mask_source)
+        want = (n,) + tuple(ims[1:3]) if mask_source in ("mask", "instances") else (n, 4)
         if tuple(ms) != want:
             raise DatasetError(f"mismatched shapes: {mask_source} {ms} but image {ims} (want {want})")
     return {"n": n, "radar_shape": tuple(rs[1:]), "image_shape": tuple(ims[1:])}
 
 
 def read_masks(split: Any, idx: Any, mask_source: str, hw: tuple[int, int]) -> np.ndarray:
-    if mask_source == "mask":
+    """The primary target's masks of ``idx`` (``instances``: the primary's, instance 1 = ``mask``; pretraining
+    pairs every instance through ``instance_items``, the read-out of the primary target reads this)."""
+    if mask_source in ("mask", "instances"):
         return split.read("mask", idx)
     path = pred_store(mask_source)   # "pred:PATH" / "pred-bbox:PATH": a `radiovisual detect predict` store
     if path is not None and mask_source.startswith(PRED_BOX_PREFIX):
@@ -119,6 +122,26 @@ def usable_indices(split: Any, mask_source: str, pad_px: int, hw: tuple[int, int
     return np.concatenate(keep) if keep else np.zeros(0, np.int64)
 
 
+def instance_items(split: Any, block: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """``mask_source=instances``: (frame [M], instance id [M]) of every object the camera sees, in frame order.
+
+    Several positives per frame (issue 20): the radar map is paired with each visible object's mask in turn, so
+    the per-bin MIL score learns every object class the camera sees; objects the camera does not see form no
+    pair (they are in the radar map, and nothing asks the model to match or reject them)."""
+    frames, ids = [], []
+    for s in range(0, len(split), block):
+        inst = split.read("instance_mask", slice(s, min(len(split), s + block)))
+        for j in range(1, int(inst.max()) + 1 if inst.size else 1):
+            f = np.nonzero((inst == j).any(axis=(1, 2)))[0]
+            frames.append(f + s)
+            ids.append(np.full(len(f), j))
+    if not frames:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    f, i = np.concatenate(frames), np.concatenate(ids)
+    order = np.lexsort((i, f))
+    return f[order].astype(np.int64), i[order].astype(np.int64)
+
+
 def schedule(n_items: int, batch: int, seed: int, epoch: int) -> np.ndarray:
     """[steps, batch] positions into the usable-index list for one epoch (drop last partial batch)."""
     perm = np.random.default_rng([seed, epoch]).permutation(n_items)
@@ -129,8 +152,10 @@ def schedule(n_items: int, batch: int, seed: int, epoch: int) -> np.ndarray:
 class LazyPairs(torch.utils.data.Dataset):
     """Reads one sample from zarr per item; the store is opened on first use in each worker."""
 
-    def __init__(self, path: str, indices: np.ndarray, masked: bool, mask_source: str, hw: tuple[int, int]):
+    def __init__(self, path: str, indices: np.ndarray, masked: bool, mask_source: str, hw: tuple[int, int],
+                 instance_ids: np.ndarray | None = None):
         self.path, self.indices, self.masked, self.mask_source, self.hw = path, indices, masked, mask_source, hw
+        self.instance_ids = instance_ids    # mask_source=instances: item k is object instance_ids[k] of its frame
         self._split = None
 
     def __getstate__(self):
@@ -147,7 +172,10 @@ class LazyPairs(torch.utils.data.Dataset):
 
             self._split = open_dataset(self.path, labels=False).split("train")
         i = int(self.indices[pos])
-        m = read_masks(self._split, slice(i, i + 1), self.mask_source, self.hw)[0] if self.masked else None
+        if self.instance_ids is not None:
+            m = self._split.read("instance_mask", i) == self.instance_ids[pos]
+        else:
+            m = read_masks(self._split, slice(i, i + 1), self.mask_source, self.hw)[0] if self.masked else None
         return self._split.read("radar", i), self._split.read("image", i), m
 
 
@@ -183,13 +211,18 @@ class PairSource:
         self.hw = info["image_shape"][:2]
         self.path, self.masked, self.mask_source, self.pad_px = str(path), masked, mask_source, pad_px
         self.in_memory, self.num_workers = in_memory, num_workers
-        self.indices = (usable_indices(split, mask_source, pad_px, self.hw) if masked
-                        else np.arange(info["n"]))
+        self.instance_ids = None
+        if masked and mask_source == "instances":
+            self.indices, self.instance_ids = instance_items(split)
+        else:
+            self.indices = (usable_indices(split, mask_source, pad_px, self.hw) if masked
+                            else np.arange(info["n"]))
         self.info = info
         if in_memory:
             self.radar = split.read("radar")
             self.image = split.read("image")
-            self.mask = read_masks(split, slice(None), mask_source, self.hw) if masked else None
+            self.mask = (split.read("instance_mask") if self.instance_ids is not None else
+                         read_masks(split, slice(None), mask_source, self.hw) if masked else None)
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -207,10 +240,12 @@ class PairSource:
         if self.in_memory:
             for _, pos in plan:
                 idx = self.indices[pos]
-                yield to_batch(self.radar[idx], self.image[idx], None if self.mask is None else self.mask[idx],
-                               self.pad_px)
+                mask = None if self.mask is None else self.mask[idx]
+                if self.instance_ids is not None:
+                    mask = mask == self.instance_ids[pos][:, None, None]
+                yield to_batch(self.radar[idx], self.image[idx], mask, self.pad_px)
             return
-        dset = LazyPairs(self.path, self.indices, self.masked, self.mask_source, self.hw)
+        dset = LazyPairs(self.path, self.indices, self.masked, self.mask_source, self.hw, self.instance_ids)
         kw: dict[str, Any] = {}
         if self.num_workers > 0:
             import multiprocessing as mp

@@ -46,6 +46,7 @@ OPTIONAL_ARRAYS: dict[str, str] = {
     "radar_cube": "complex64",     # [N, D, K, antennas] raw CFR of every chirp (radio.cube_raw)
     "objects": "float32",          # [N, K, len(OBJECT_FIELDS)] road users (synthetic) / [N, K, 3] (CRUW)
     "instance_mask": "uint8",      # [N, H, W] camera instance ids: road user k -> k + 1, 0 = none
+    "instance_class": "int8",      # [N, K] camera instance classes: class id of instance k + 1, -1 = not seen
     "weather": "float32",          # [N, 3] capture metadata: (kind id, rain [mm/h], fog LWC [g/m^3])
 }
 # Columns of a synthetic store's ``objects``: the first three are CRUW's (range, azimuth, class id), so

@@ -35,6 +35,8 @@ LABELS = {
                "camera (0/1), instance box u0, v0, u1, v1 [px] (GROUND TRUTH)",
     "instance_mask": "uint8 [N,H,W] camera instance ids: road user k of `objects` -> k + 1, 0 = none (like `mask`, "
                      "the stand-in for a camera instance segmenter)",
+    "instance_class": "int8 [N,K] the class id of camera instance k + 1 (pedestrian 0, cyclist 1, car 2), -1 where "
+                      "the camera does not see it (what an instance segmenter outputs with its masks)",
     "weather": "float32 [N,3] capture metadata: weather kind (clear 0, rain 1, fog 2), rain rate [mm/h], fog liquid "
                "water [g/m^3]",
 }
@@ -134,7 +136,8 @@ def make_datasheet(attrs: dict[str, Any]) -> str:
     optional = {"depth": cfg.get("store_depth"), "csi": radio.get("save_csi"), "radar_chirps": radio.get("cube_chirps"),
                 "radar_cube": radio.get("cube_raw"),
                 "objects": scene.get("objects") or scene.get("scene_file"),
-                "instance_mask": scene.get("objects") or scene.get("scene_file"), "weather": scene.get("weather")}
+                "instance_mask": scene.get("objects") or scene.get("scene_file"),
+                "instance_class": scene.get("objects") or scene.get("scene_file"), "weather": scene.get("weather")}
     arrays = [k for k in LABELS if k not in optional or optional[k]]
     lines = [
         f"# Datasheet: radiovisual synthetic ISAC dataset ({attrs.get('scenario', '?')})",

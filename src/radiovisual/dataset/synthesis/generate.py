@@ -132,6 +132,20 @@ def object_labels(world: Any, instance: np.ndarray, k_max: int) -> np.ndarray:
     return out
 
 
+def instance_classes(world: Any, instance: np.ndarray, k_max: int) -> np.ndarray:
+    """``instance_class`` [T, k_max] int8: the class id of camera instance k + 1 in each frame, -1 where the
+    camera does not see it. What an instance segmenter outputs with its masks (a camera annotation, like
+    ``instance_mask``), so label-free stages may read it; class ids as ``scene.objects.CLASSES``."""
+    from ...scene.objects import CLASSES
+
+    T = len(instance)
+    out = np.full((T, k_max), -1, np.int8)
+    for k, b in enumerate(world.movers[:k_max]):
+        seen = (instance == k + 1).any(axis=(1, 2))
+        out[seen, k] = CLASSES.index(b.object_class or "car")
+    return out
+
+
 def weather_labels(world: Any, T: int) -> np.ndarray:
     """``weather`` [T, 3]: (kind id in scene.objects.WEATHER_KINDS, rain [mm/h], fog LWC [g/m^3])."""
     from ...scene.objects import WEATHER_KINDS
@@ -219,6 +233,7 @@ class SequenceGenerator:
             inst = np.asarray(cam.get("instance", out["mask"]), np.uint8)
             out["objects"] = object_labels(world, inst, max_objects(self.cfg))
             out["instance_mask"] = inst
+            out["instance_class"] = instance_classes(world, inst, max_objects(self.cfg))
         if tuple(self.cfg.scene.weather):
             out["weather"] = weather_labels(world, T)
         if self._camera_attrs is None:
