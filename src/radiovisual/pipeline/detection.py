@@ -148,7 +148,8 @@ def _pm(m: dict[str, Any], key: str, fmt: str = "{:.3f}") -> str:
 
 def format_detection_table(result: dict[str, Any]) -> str:
     """A markdown table: AP, AR, per-class AP, matched localisation error p50 / p90 [m]."""
-    rows = list(result["metrics"].items())
+    met = result["metrics"]
+    rows = [(k, met[k]) for k in DETECTION_ROWS if k in met] + [(k, v) for k, v in met.items() if k not in DETECTION_ROWS]
     classes = [c for c in ("car", "pedestrian", "cyclist")
                if any(np.isfinite(m.get("per_class", {}).get(c, {}).get("AP", np.nan)) for _, m in rows)]
     head = ["Method", "label-free", "AP", "AR"] + [f"AP {c}" for c in classes] + ["p50 [m]", "p90 [m]"]
