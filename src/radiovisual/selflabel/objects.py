@@ -91,7 +91,8 @@ def camera_models(u: np.ndarray, v: np.ndarray, foot: np.ndarray, az: np.ndarray
 
 def object_selflabels(power_db: np.ndarray, inst: np.ndarray, inst_class: np.ndarray | None,
                       primary_polar: np.ndarray, primary_return_m: np.ndarray, mask: np.ndarray,
-                      rb: np.ndarray, ab: np.ndarray, cfg: Any, face_shift: bool, rounds: int = 2) -> dict[str, Any]:
+                      rb: np.ndarray, ab: np.ndarray, cfg: Any, face_shift: bool, rounds: int = 2,
+                      tracks: dict[str, Any] | None = None) -> dict[str, Any]:
     """power_db [N,R,A]; inst [N,H,W]; inst_class [N,K] (or None: every object a car); the primary's final
     self-labels [N,2] polar and its radar-return range [N] (m); mask [N,H,W] the primary's mask.
 
@@ -137,6 +138,8 @@ def object_selflabels(power_db: np.ndarray, inst: np.ndarray, inst_class: np.nda
                     store[k] = fit
                     fits[f"{CLASSES[k]}_{name}_round{it + 1}"] = fit
     offset = np.array([FACE_TO_CENTRE_M.get(CLASSES[k], cfg.face_to_centre_m) for k in c])
+    if face_shift and tracks is not None and cfg.face_model == "object":
+        offset = _car_offsets(offset, res["r_ret"], az_cam, f, j, c, inst, models["pixel"], tracks)
     rng = res["r_ret"] + (offset if face_shift else 0.0)
     az_radar = np.interp(res["snapped"][:, 1], np.arange(len(ab)), ab)
     az = {"map": az_cam, "radar": az_radar}.get(cfg.final_azimuth, 0.5 * (az_cam + az_radar))
@@ -153,6 +156,30 @@ def object_selflabels(power_db: np.ndarray, inst: np.ndarray, inst_class: np.nda
             "per_class": {n: int((c == k).sum()) for k, n in enumerate(CLASSES)},
             "confidence_median": float(np.median(res["confidence"])) if len(f) else float("nan")}
     return {"labels": labels, "instance": inst_ids, "info": info}
+
+
+def _car_offsets(offset: np.ndarray, r_ret: np.ndarray, az_cam: np.ndarray, f: np.ndarray, j: np.ndarray,
+                 c: np.ndarray, inst: np.ndarray, pix: dict[str, Any], tracks: dict[str, Any]) -> np.ndarray:
+    """Each car's own seen-face -> centre range offset (``objgeom.object_geometry``, as the primary's ``centre``
+    stage): heading from its track (one track per sequence and camera instance), size from its mask's angular
+    width through the pinhole model; the constant prior where neither is known."""
+    from .objgeom import object_geometry
+
+    car = c == CLASSES.index("car")
+    if not car.any() or not tracks.get("dt"):
+        return offset
+    k = np.nonzero(car)[0]
+    ext = np.full(len(k), np.nan)
+    for q, (fi, ji) in enumerate(zip(f[k], j[k])):
+        span = geo.mask_extent_cols((inst[fi] == ji + 1)[None])[0]
+        v = geo.mask_centroid_rows((inst[fi] == ji + 1)[None])[0]
+        if np.isfinite(span).all():
+            ext[q] = abs(geo.pixel_to_azimuth(span[1], v, pix) - geo.pixel_to_azimuth(span[0], v, pix))
+    seq = tracks["sequence"][f[k]].astype(np.int64) * 256 + j[k]     # one track per (sequence, instance)
+    g = object_geometry(r_ret[k], az_cam[k], az_cam[k], ext, seq, tracks["frame"][f[k]], float(tracks["dt"]))
+    out = offset.copy()
+    out[k] = np.where(np.isfinite(g["range_offset"]), g["range_offset"], offset[k])
+    return out
 
 
 def _place(power_db: np.ndarray, f: np.ndarray, c: np.ndarray, az_cam: np.ndarray, foot: np.ndarray,
@@ -259,7 +286,9 @@ def run_object_selflabels(labels: str | Path, data: str | Path, out: str | Path,
     rb, ab = ds.range_bins_m, ds.azimuth_bins_rad
     res = object_selflabels(sv.read("radar").astype(np.float64), sv.read("instance_mask"),
                             read_instance_classes(sv), polar, np.interp(ret[:, 0], np.arange(len(rb)), rb),
-                            sv.read("mask"), rb, ab, cfg, bool(face_shift_m(cfg, ds.attrs)))
+                            sv.read("mask"), rb, ab, cfg, bool(face_shift_m(cfg, ds.attrs)),
+                            tracks={"sequence": sv.read("sequence"), "frame": sv.read("frame"),
+                                    "dt": (ds.attrs.get("config") or {}).get("scene", {}).get("frame_dt_s")})
     for name in ("labels", "instance"):
         with atomic_path(Path(out) / f"{name}.npy") as tmp:
             with open(tmp, "wb") as fh:
