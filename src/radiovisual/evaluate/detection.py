@@ -9,8 +9,7 @@ This module reads ground truth (it is evaluation, never a method's input).
   curve's end), so mean(precision) = the class AP. Reported at OLS 0.5 and averaged over the thresholds.
 * Localisation error of matched detections: the pairs of the greedy matching at OLS >= 0.5 (per frame and
   class, detections by score, each taking the unmatched GT of highest OLS, ties to the later GT: the rule
-  of ``ols._match_frame``, which returns only a bool per detection; ``_match_pairs`` is that loop returning
-  the GT index too, checked against ``_match_frame`` in tests/test_detections.py). Error = x-y distance
+  of ``ols._match_frame``: both call ``ols.match_indices``, which returns the GT index). Error = x-y distance
   [m]; p50 / p90 / mean and n_matched, overall and per class (``evaluate.metrics.error_summary``).
 * Seeds (``score_detections``): mean, and the sample std (ddof=1) only when there are several seeds, of AP,
   AR, per-class AP/AR and the localisation error; std keys are ``<key>_std`` (``<key less _m>_std_m`` for
@@ -27,7 +26,7 @@ import numpy as np
 
 from .metrics import error_summary
 from .ols import (CLASS_SIZES_M, CLASSES, OLS_THRESHOLDS, RECALL_THRESHOLDS, RodEvalFilter, _class_curves,
-                  class_matches, evaluate_rod, ols)
+                  class_matches, evaluate_rod, match_indices, ols)
 
 # report.plots.COLORS (evaluate may not import report, a layer above it)
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#17becf",
@@ -70,24 +69,11 @@ def _frames(dts: Any) -> list[np.ndarray]:
 
 
 def _match_pairs(g: np.ndarray, d: np.ndarray, size_m: float, t: float) -> np.ndarray:
-    """[D] matched GT index per detection (-1 unmatched) at threshold ``t``: ``ols._match_frame``'s greedy rule
-    (``d`` sorted by score, descending; each takes the untaken GT of highest OLS >= t, ties to the later GT)."""
-    D, G = len(d), len(g)
-    out = -np.ones(D, int)
-    if D == 0 or G == 0:
-        return out
-    o = ols(g[None, :, :2], d[:, None, :2], size_m)
-    taken = np.zeros(G, bool)
-    for di in range(D):
-        best, m = min(t, 1 - 1e-10), -1
-        for gi in range(G):
-            if taken[gi] or o[di, gi] < best:
-                continue
-            best, m = o[di, gi], gi
-        if m >= 0:
-            taken[m] = True
-            out[di] = m
-    return out
+    """[D] matched GT index per detection (-1 unmatched) at threshold ``t`` (``d`` sorted by score): the very
+    matcher ``evaluate_rod`` uses (``ols.match_indices``)."""
+    if len(d) == 0 or len(g) == 0:
+        return -np.ones(len(d), int)
+    return match_indices(ols(g[None, :, :2], d[:, None, :2], size_m), t)
 
 
 def rod_curves(gts: Sequence[np.ndarray], dts: Sequence[np.ndarray], filt: RodEvalFilter | None = None,

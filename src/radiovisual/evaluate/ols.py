@@ -70,6 +70,25 @@ def check_scores(scores: Sequence[np.ndarray] | np.ndarray, where: str = "detect
                                   f"1); got {sc[bad][0]:g}{at}")
 
 
+def match_indices(o: np.ndarray, t: float) -> np.ndarray:
+    """[D] matched GT index per detection (-1: unmatched) at threshold ``t``, from o [D, G] = OLS of each
+    detection (sorted by score, descending) to each GT: each takes the untaken GT of highest OLS >= t (ties go
+    to the later GT), cruw-devkit's greedy rule."""
+    D, G = o.shape
+    out = -np.ones(D, int)
+    taken = np.zeros(G, bool)
+    for di in range(D):
+        best, m = min(t, 1 - 1e-10), -1
+        for gi in range(G):
+            if taken[gi] or o[di, gi] < best:
+                continue
+            best, m = o[di, gi], gi
+        if m >= 0:
+            taken[m] = True
+            out[di] = m
+    return out
+
+
 def _match_frame(g: np.ndarray, d: np.ndarray, size_m: float, thresholds: np.ndarray) -> np.ndarray:
     """Bool [T, D]: detection (already sorted by score, descending) matched at each threshold."""
     T, D, G = len(thresholds), len(d), len(g)
@@ -78,16 +97,7 @@ def _match_frame(g: np.ndarray, d: np.ndarray, size_m: float, thresholds: np.nda
         return tp
     o = ols(g[None, :, :2], d[:, None, :2], size_m)  # [D, G]
     for ti, t in enumerate(thresholds):
-        taken = np.zeros(G, bool)
-        for di in range(D):
-            best, m = min(t, 1 - 1e-10), -1
-            for gi in range(G):
-                if taken[gi] or o[di, gi] < best:
-                    continue
-                best, m = o[di, gi], gi
-            if m >= 0:
-                taken[m] = True
-                tp[ti, di] = True
+        tp[ti] = match_indices(o, t) >= 0
     return tp
 
 
