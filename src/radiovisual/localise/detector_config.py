@@ -23,10 +23,11 @@ class DetectorConfig:
     focal_alpha: float = 2.0      # CenterNet penalty-reduced focal loss exponents
     focal_beta: float = 4.0
     offset_weight: float = 1.0    # weight of the L1 sub-bin offset loss
-    # decoding: 3x3 local maxima of the class probability at least this. Low, as CenterNet decodes for AP (its
-    # top-100 keeps any score): AP ranks detections, so a low-score peak only adds recall; 0.1 dropped every
-    # cyclist of a label-free run whose cyclist map peaked at 0.07 (docs/detection.md)
-    peak_threshold: float = 0.02
+    # decoding: 3x3 local maxima of the class probability at least this. 0 = no floor, as CenterNet decodes for
+    # AP (its top-K keeps any score): AP ranks detections, so a low-score peak can only add recall, and any
+    # floor would be a value to choose. (0.1, the first default, dropped every cyclist of a label-free run on the
+    # validation split: not a choice made there, the floor is simply gone; max_detections caps the list.)
+    peak_threshold: float = 0.0
     nms_ols: float = 0.3          # decoding: drop a peak whose OLS to a kept stronger peak of its class exceeds this
     max_detections: int = 20      # decoding: per frame, strongest first
     min_sigma_bins: float = 0.7   # targets: a Gaussian at least this wide in bins (beside the OLS Gaussian)
