@@ -9,10 +9,12 @@ radar snap chain) has *learned the camera* against the radar, without a stored c
   primary's final labels, and
 * a ground-plane model foot row -> radar range (``geometry.fit_ground_range``), on the primary's radar returns.
 Both are properties of the camera and the ground, not of the car, so they place any other object the camera
-sees. Each object's label is then the strongest radar return inside a window around that camera prior (range
-window: 3 robust sigmas of the ground model, at least ``range_window_m``; azimuth: 3 sigmas of the pinhole
-fit, at least ``min_azimuth_window_deg``), its range moved from the seen face to the box centre by a class
-prior when the store documents a box-centre target point, and its azimuth the camera's (``final_azimuth``).
+sees. Each object's label is then the radar return nearest to that camera prior (``nearest_return``; range
+window: 3 robust sigmas of the ground model, at least ``range_window_m``; azimuth: at least
+``min_azimuth_window_deg``). A second round refits the ground model per class and the pinhole model on every
+object's own radar azimuth (``refit_pixel``: the other road users span the field of view, the primary's one
+lane does not) and places the objects again. The range is moved from the seen face to the box centre by a class
+prior when the store documents a box-centre target point, and the azimuth is the camera's (``final_azimuth``).
 The primary target (instance 1, the ``mask``) keeps its own self-label from the full chain.
 
 Confidence in [0, 1] (the detector's label weight): sqrt(agreement * snr), where agreement =
@@ -32,11 +34,15 @@ from ..dataset.detections import CLASSES
 from . import geometry as geo
 
 # Seen face -> box centre along the line of sight [m], per class (pedestrian, cyclist, car). Priors, never
-# fitted: half the depth of TR 38.901's human sensing target (0.5 m torso) seen from the front; about half a
-# bicycle's 1.7 m length at a typical 45 deg aspect times the line-of-sight share; the car's is the self-label
-# config's face_to_centre_m (half the 1.86 m width of the TR 38.901 vehicle target).
-FACE_TO_CENTRE_M = {"pedestrian": 0.15, "cyclist": 0.35}
+# fitted: half the depth of TR 38.901's human sensing target (0.5 m torso) seen from the front; a cyclist's
+# return is its rider's torso too (its pedal and frame points are weaker), so the same 0.15 m (the earlier
+# 0.35 m, half a bicycle's length at 45 deg, put cyclist labels 0.16-0.22 m beyond the box centre on three
+# dev stores, seeds 11-13); the car's is the self-label config's face_to_centre_m (half the 1.86 m width of the
+# TR 38.901 vehicle target) or, with face_model=object, each car's own (``_car_offsets``).
+FACE_TO_CENTRE_M = {"pedestrian": 0.15, "cyclist": 0.15}
 SNR_SPAN_DB = 20.0
+# 2: the pinhole model refitted on every object's radar azimuth (refit_pixel), cyclists' face prior 0.15 m
+OBJECT_LABELS_VERSION = 2
 
 
 def instance_geometry(inst: np.ndarray, ids: np.ndarray) -> dict[str, np.ndarray]:
@@ -86,20 +92,40 @@ def camera_models(u: np.ndarray, v: np.ndarray, foot: np.ndarray, az: np.ndarray
     pix = geo.fit_pixel_azimuth(u, v, az, k, seed=seed)
     a = float(pix["s"]) * k     # vertical angular scale from the horizontal one (square pixels)
     ground = geo.fit_ground_range(foot, r_return * off_axis_factor(u, foot, pix, a), a)
-    return {"pixel": pix, "ground": ground, "a": a}
+    return {"pixel": pix, "ground": {**ground, "a": a}, "a": a}
+
+
+def refit_pixel(models: dict[str, Any], u: np.ndarray, v: np.ndarray, az_radar: np.ndarray,
+                gated: np.ndarray, min_n: int = 30) -> dict[str, Any]:
+    """The pinhole model refitted on every gated object's radar azimuth (its blob centroid), or ``models``
+    unchanged when too few objects are gated or the fit fails.
+
+    Why: the primary's camera model is fitted on one target per frame, whose azimuths span a narrow band (one
+    lane, mostly near boresight), so its focal scale s is poorly constrained: on the multi-object dev store it
+    read 7 % short and compressed every off-axis object's azimuth (1.6 deg at 45 deg). The other road users
+    spread across the whole field of view and give s its leverage; the soft-L1 fit keeps extended objects,
+    whose returns lean to their near side, from pulling it."""
+    ok = gated & np.isfinite(u) & np.isfinite(v) & np.isfinite(az_radar)
+    if ok.sum() < min_n:
+        return models
+    pix = geo.fit_pixel_azimuth(u[ok], v[ok], az_radar[ok], float(models["pixel"]["k"]))
+    if not (np.isfinite(pix["s"]) and np.isfinite(pix["u0"]) and pix["inlier_frac"] >= 0.5):
+        return models
+    return {**models, "pixel": pix, "a": float(pix["s"]) * float(pix["k"])}
 
 
 def object_selflabels(power_db: np.ndarray, inst: np.ndarray, inst_class: np.ndarray | None,
                       primary_polar: np.ndarray, primary_return_m: np.ndarray, mask: np.ndarray,
                       rb: np.ndarray, ab: np.ndarray, cfg: Any, face_shift: bool, rounds: int = 2,
-                      tracks: dict[str, Any] | None = None) -> dict[str, Any]:
+                      tracks: dict[str, Any] | None = None, refit: bool = True) -> dict[str, Any]:
     """power_db [N,R,A]; inst [N,H,W]; inst_class [N,K] (or None: every object a car); the primary's final
     self-labels [N,2] polar and its radar-return range [N] (m); mask [N,H,W] the primary's mask.
 
     Round 0 places every object with the primary's camera models (a range window widened to 10 % of the range:
     the ground model was fitted on car returns, whose foot row relates to the return differently from a
     walker's); each later round refits the ground model per class on that class's gated returns (label-free,
-    a fixed point as in the primary's chain) and places the objects again.
+    a fixed point as in the primary's chain), and, with ``refit``, the pinhole model on every object's radar
+    azimuth (``refit_pixel``), and places the objects again.
     Returns {"labels": [N, K, 4] (range, az, class, confidence; NaN rows where the camera sees nothing),
     "instance": [N, K] instance ids, "info": fits and counts}.
     """
@@ -112,11 +138,9 @@ def object_selflabels(power_db: np.ndarray, inst: np.ndarray, inst_class: np.nda
            else np.full((N, K), CLASSES.index("car")))
     f, j = np.nonzero((g["pixels"] > 0) & (cls >= 0))          # every (frame, object) the camera sees
     c = cls[f, j]
-    az_cam = geo.pixel_to_azimuth(g["u"][f, j], g["v"][f, j], models["pixel"])
     foot, top = g["foot"][f, j], g["top"][f, j]
-    u = g["u"][f, j]
-    axis = {"foot": off_axis_factor(u, foot, models["pixel"], models["a"]),
-            "top": off_axis_factor(u, top, models["pixel"], models["a"])}
+    u, v = g["u"][f, j], g["v"][f, j]
+    az_cam, axis = _camera_view(models, u, v, foot, top)
     ground = {k: dict(models["ground"], rel_sigma=max(float(models["ground"]["rel_sigma"]), 0.1))
               for k in range(len(CLASSES))}
     tops: dict[int, dict[str, Any]] = {}
@@ -125,6 +149,11 @@ def object_selflabels(power_db: np.ndarray, inst: np.ndarray, inst_class: np.nda
         res = _place(power_db, f, c, az_cam, foot, top, axis, ground, tops, models["a"], rb, ab, cfg)
         if it == rounds - 1:
             break
+        if refit:
+            models = refit_pixel(models, u, v, np.interp(res["snapped"][:, 1], np.arange(len(ab)), ab),
+                                 res["gated"])
+            fits[f"pixel_round{it + 1}"] = models["pixel"]
+            az_cam, axis = _camera_view(models, u, v, foot, top)
         for k in range(len(CLASSES)):
             # refit per class on its own gated returns: the foot row's model, and the top row's (the same form,
             # r = h' / sin(pitch' + atan(a v)), a plane at the class's height) for objects whose foot the image
@@ -132,8 +161,8 @@ def object_selflabels(power_db: np.ndarray, inst: np.ndarray, inst_class: np.nda
             sel = (c == k) & res["gated"] & np.isfinite(foot)
             for name, rows, store in (("foot", foot, ground), ("top", top, tops)):
                 ok = sel & np.isfinite(rows)
-                fit = (geo.fit_ground_range(rows[ok], res["r_ret"][ok] * axis[name][ok], models["a"])
-                       if ok.sum() >= 30 else {})
+                fit = ({**geo.fit_ground_range(rows[ok], res["r_ret"][ok] * axis[name][ok], models["a"]),
+                        "a": models["a"]} if ok.sum() >= 30 else {})
                 if np.isfinite(fit.get("rel_sigma", np.nan)) and fit.get("inlier_frac", 0) >= 0.5:
                     store[k] = fit
                     fits[f"{CLASSES[k]}_{name}_round{it + 1}"] = fit
@@ -156,6 +185,14 @@ def object_selflabels(power_db: np.ndarray, inst: np.ndarray, inst_class: np.nda
             "per_class": {n: int((c == k).sum()) for k, n in enumerate(CLASSES)},
             "confidence_median": float(np.median(res["confidence"])) if len(f) else float("nan")}
     return {"labels": labels, "instance": inst_ids, "info": info}
+
+
+def _camera_view(models: dict[str, Any], u: np.ndarray, v: np.ndarray, foot: np.ndarray,
+                 top: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Camera azimuth [rad] of each object and the off-axis factors of its foot and top rows."""
+    pix, a = models["pixel"], models["a"]
+    return geo.pixel_to_azimuth(u, v, pix), {"foot": off_axis_factor(u, foot, pix, a),
+                                             "top": off_axis_factor(u, top, pix, a)}
 
 
 def _car_offsets(offset: np.ndarray, r_ret: np.ndarray, az_cam: np.ndarray, f: np.ndarray, j: np.ndarray,
@@ -194,7 +231,7 @@ def _place(power_db: np.ndarray, f: np.ndarray, c: np.ndarray, az_cam: np.ndarra
         for k, gm in models.items():
             sel = (c == k) & np.isfinite(rows)
             if sel.any() and np.isfinite(gm.get("rel_sigma", np.nan)):
-                r_cam[sel] = geo.ground_range(rows[sel], gm, a) / fac[sel]
+                r_cam[sel] = geo.ground_range(rows[sel], gm, float(gm.get("a", a))) / fac[sel]
                 rel[sel] = gm["rel_sigma"]
     ok_r = np.isfinite(r_cam) & (r_cam >= rb[0]) & (r_cam <= rb[-1])
     sig_r = np.maximum(cfg.range_window_m, 3.0 * np.nan_to_num(rel, nan=1.0) * np.nan_to_num(r_cam))   # 3 sigma
@@ -216,6 +253,7 @@ def _place(power_db: np.ndarray, f: np.ndarray, c: np.ndarray, az_cam: np.ndarra
                     np.clip(np.round(snapped[:, 1]).astype(int), 0, len(ab) - 1)]
     snr = np.clip((peak - np.median(power_db[f].reshape(len(f), -1), axis=1)) / SNR_SPAN_DB, 0, 1)
     return {"snapped": snapped, "r_ret": r_ret, "gated": gated, "confidence": np.sqrt(agree * snr)}
+
 
 
 def nearest_return(power_db: np.ndarray, prior_r: np.ndarray, prior_c: np.ndarray, half_r: np.ndarray,
@@ -275,7 +313,10 @@ def run_object_selflabels(labels: str | Path, data: str | Path, out: str | Path,
                                "masks (synthesise with scene.objects, or import them)")
     g = open_labels(labels)
     key = {"labels": {"path": str(Path(labels).resolve()), "key": g.attrs.get("key")}, "data": ds.fingerprint()}
-    sd = StageDir(out, "selflabel-objects", {**to_dict(cfg), "split": split}, key, force=force)
+    # "version" changes with the labelling method, so a run directory made by an earlier one is refused
+    # (StageChangedError: use --force) instead of silently reused
+    sd = StageDir(out, "selflabel-objects", {**to_dict(cfg), "split": split, "version": OBJECT_LABELS_VERSION},
+                  key, force=force)
     if sd.done:
         return sd.path
     sd.begin()
