@@ -28,6 +28,7 @@ from ..utils.runs import resolve_run
 from ..utils.stage import StageDir
 from .detector import RadarDetector, TargetMaker, decode, detection_loss, flip_targets
 from .detector_config import DECODE_FIELDS, DetectorConfig, resolve_detector_config
+from .loop import EpochLoop
 from .train import _holdout_mask
 
 MODEL_VERSION = 1
@@ -142,25 +143,8 @@ def _fit(cfg: DetectorConfig, ds: Any, lab: np.ndarray, seed: int, ckpt: Path, k
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps = cfg.epochs * max(1, len(_batches(i_fit, cfg.batch_size, True)))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps, pct_start=0.15)
-    state = {"epoch": 0, "best": float("inf"), "best_epoch": -1, "bad": 0, "history": []}
-    best_sd = None
-    if ckpt.is_file():  # resume after a crash (only a checkpoint of this very stage key)
-        try:
-            c = load_checkpoint(ckpt)
-            if c.get("key") == key:
-                model.load_state_dict(c["model"])
-                opt.load_state_dict(c["opt"])
-                sched.load_state_dict(c["sched"])
-                best_sd, state = c["best_model"], json.loads(c["state"])
-        except RadiovisualError:
-            pass
-
-    epochs: Any = range(state["epoch"], cfg.epochs)
-    if progress:
-        from ..utils.progress import tqdm
-
-        epochs = tqdm(epochs, desc=f"detector seed{seed}", leave=False, initial=state["epoch"], total=cfg.epochs)
-    for ep in epochs:
+    loop = EpochLoop(ckpt, key, model, opt, sched, cfg.epochs, cfg.patience)
+    for ep in loop.epochs(progress, f"detector seed{seed}"):
         t0 = time.perf_counter()
         g = torch.Generator().manual_seed(seed * 100_003 + ep)
         model.train()
@@ -179,25 +163,12 @@ def _fit(cfg: DetectorConfig, ds: Any, lab: np.ndarray, seed: int, ckpt: Path, k
             tot += float(loss.detach()) * len(idx)
         hl = _holdout_loss(model, radar, targets, i_hold, cfg)
         tl = tot / max(1, len(i_fit))
-        state["history"].append({"epoch": ep, "train_loss": tl, "holdout_loss": hl,
-                                 "seconds": round(time.perf_counter() - t0, 3)})
-        if hl < state["best"]:
-            state.update(best=hl, best_epoch=ep, bad=0)
-            best_sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            state["bad"] += 1
-        state["epoch"] = ep + 1
-        if progress and hasattr(epochs, "set_postfix"):
-            epochs.set_postfix(train=f"{tl:.4f}", hold=f"{hl:.4f}")
-        save_checkpoint(ckpt, {"key": key, "model": model.state_dict(), "opt": opt.state_dict(),
-                               "sched": sched.state_dict(), "best_model": best_sd, "state": json.dumps(state)})
-        if state["bad"] >= cfg.patience and ep + 1 >= cfg.epochs // 2:   # only once the one-cycle LR came down
+        if loop.end(ep, hl, {"epoch": ep, "train_loss": tl, "holdout_loss": hl,
+                             "seconds": round(time.perf_counter() - t0, 3)}):
             break
-    if best_sd is None:  # held-out loss never finite: keep the last weights rather than nothing
-        best_sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
     facts = {"flip_augment_used": flip_ok, "n_fit": int(len(i_fit)), "n_holdout": int(len(i_hold)),
              "n_labels": int(np.isfinite(lab[..., 0]).sum())}
-    return best_sd, state, facts
+    return loop.best_state_dict(), loop.state, facts
 
 
 def train_detector(data: str | Path, labels: Any, out: str | Path, cfg: DetectorConfig | None = None,

@@ -26,6 +26,7 @@ from ..utils.io import load_checkpoint, save_checkpoint, write_json
 from ..utils.runs import resolve_run
 from ..utils.stage import StageDir
 from .config import resolve_localise_config
+from .loop import EpochLoop
 from .model import Localiser, build_model
 
 MODEL_VERSION = 1
@@ -158,49 +159,16 @@ def _fit(cfg: Any, ds: Any, y_polar: np.ndarray, seed: int, ckpt: Path, key: str
     steps_per_epoch = math.ceil(len(i_fit) / cfg.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
                                                 pct_start=0.15)
-    state = {"epoch": 0, "best": float("inf"), "best_epoch": -1, "bad": 0, "history": []}
-    best_sd = None
-    if ckpt.is_file():  # resume after a crash (only a checkpoint of this very stage key)
-        try:
-            c = load_checkpoint(ckpt)
-            if c.get("key") == key:
-                model.load_state_dict(c["model"])
-                opt.load_state_dict(c["opt"])
-                sched.load_state_dict(c["sched"])
-                best_sd = c["best_model"]
-                state = json.loads(c["state"])
-        except RadiovisualError:
-            pass
-
-    epochs = range(state["epoch"], cfg.epochs)
-    if progress:
-        from ..utils.progress import tqdm
-
-        epochs = tqdm(epochs, desc=f"localise seed{seed}", leave=False, initial=state["epoch"], total=cfg.epochs)
-    for ep in epochs:
+    loop = EpochLoop(ckpt, key, model, opt, sched, cfg.epochs, cfg.patience)
+    for ep in loop.epochs(progress, f"localise seed{seed}"):
         g = torch.Generator().manual_seed(seed * 100_003 + ep)
         perm = i_fit[torch.randperm(len(i_fit), generator=g)]
         tot = _train_epoch(model, opt, sched, radar, target, perm, g, flip_ok, cfg.batch_size, scale, cfg.loss, w)
         hl = _holdout_loss(model, radar, target, i_hold, scale, cfg.loss, w)
-        state["history"].append({"epoch": ep, "train_loss": tot / len(perm), "holdout_loss": hl, "loss": cfg.loss})
-        if hl < state["best"]:
-            state.update(best=hl, best_epoch=ep, bad=0)
-            best_sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            state["bad"] += 1
-        state["epoch"] = ep + 1
-        if progress and hasattr(epochs, "set_postfix"):
-            epochs.set_postfix(train=f"{tot / len(perm):.4f}", hold=f"{hl:.4f}")
-        save_checkpoint(ckpt, {"key": key, "model": model.state_dict(), "opt": opt.state_dict(),
-                               "sched": sched.state_dict(), "best_model": best_sd, "state": json.dumps(state)})
-        # early stopping only once the one-cycle LR has come down (the high-LR phase is noisy)
-        if state["bad"] >= cfg.patience and ep + 1 >= cfg.epochs // 2:
+        if loop.end(ep, hl, {"epoch": ep, "train_loss": tot / len(perm), "holdout_loss": hl, "loss": cfg.loss}):
             break
-
-    if best_sd is None:  # holdout loss never finite: keep the last weights rather than nothing
-        best_sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
     facts = {"flip_augment_used": flip_ok, "n_fit": int(len(i_fit)), "n_holdout": int(len(i_hold))}
-    return best_sd, state, facts
+    return loop.best_state_dict(), loop.state, facts
 
 
 def train_localiser(data: str | Path, labels: Any, out: str | Path, preset: str = "quick",
