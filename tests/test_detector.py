@@ -202,7 +202,7 @@ def multi_store(tmp_path_factory):
 
 
 # one thread: 32 x 32 maps are too small to share out, and a second thread stalls on a busy machine
-OVR = ["epochs=15", "patience=15", "width=8", "lr=8e-3", "batch_size=16", "threads=1"]
+OVR = ["epochs=15", "patience=15", "width=8", "lr=8e-3", "batch_size=16", "threads=1", "restarts=1"]
 
 
 @pytest.fixture(scope="module")
@@ -280,3 +280,23 @@ def test_stage_checkpoint_resume_and_bad_labels(gt_run, multi_store):
                      (np.where(np.arange(4) == 2, 7.0, good), "class"), ("teacher", "'gt'")):
         with pytest.raises(RadiovisualError, match=msg):
             train_detector(multi_store, bad, gt_run.parent / "bad", overrides=OVR, progress=False)
+
+
+def test_restarts_race_and_keep_the_lowest_holdout_loss(gt_run, multi_store, tmp_path_factory):
+    """restarts=2: two initialisations race to half the epochs, the lower held-out loss goes on; candidate 0 is
+    the single run's initialisation (its continuation gives the single run's weights, bit for bit)."""
+    from radiovisual.localise.detect_train import load_detector, train_detector
+
+    ovr = [o for o in OVR if not o.startswith(("epochs", "patience"))] + ["epochs=4", "patience=4"]
+    base = tmp_path_factory.mktemp("det")
+    one = train_detector(multi_store, "gt", base / "one", overrides=ovr, progress=False)
+    two = train_detector(multi_store, "gt", base / "two", overrides=ovr + ["restarts=2"], progress=False)
+    m1, m2 = (json.loads((r / "config.json").read_text()) for r in (one, two))
+    assert m1["restart_decide_epoch"] == 4 and m2["restart_decide_epoch"] == 2
+    losses = m2["restart_holdout_losses"]
+    assert len(losses) == 2 and losses[0] != losses[1] and m2["restart_kept"] == int(np.argmin(losses))
+    best = json.loads((two / "done.json").read_text())
+    assert best["holdout_loss"] <= min(losses) + 1e-9 and best["epochs_run"] == 4
+    assert not list(two.glob("last*.pt"))
+    a, b = load_detector(one)[0].state_dict(), load_detector(two)[0].state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a) == (m2["restart_kept"] == 0)

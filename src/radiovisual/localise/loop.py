@@ -40,12 +40,15 @@ class EpochLoop:
             except RadiovisualError:
                 pass
 
-    def epochs(self, progress: bool, desc: str) -> Iterable[int]:
-        eps: Iterable[int] = range(self.state["epoch"], self.n_epochs)
+    def epochs(self, progress: bool, desc: str, until: int | None = None) -> Iterable[int]:
+        """The epochs still to run, up to ``until`` (default: all); none after an early stop (also one
+        recorded in a checkpoint: a run that stopped and crashed before its stage finished stays stopped)."""
+        end = min(self.n_epochs, self.n_epochs if until is None else int(until))
+        eps: Iterable[int] = range(self.state["epoch"], end if not self.state.get("stopped") else 0)
         if progress:
             from ..utils.progress import tqdm
 
-            eps = self._bar = tqdm(eps, desc=desc, leave=False, initial=self.state["epoch"], total=self.n_epochs)
+            eps = self._bar = tqdm(eps, desc=desc, leave=False, initial=self.state["epoch"], total=end)
         return eps
 
     def end(self, ep: int, holdout_loss: float, entry: dict[str, Any]) -> bool:
@@ -60,13 +63,27 @@ class EpochLoop:
         self.state["epoch"] = ep + 1
         if self._bar is not None and hasattr(self._bar, "set_postfix"):
             self._bar.set_postfix(train=f"{entry.get('train_loss', float('nan')):.4f}", hold=f"{holdout_loss:.4f}")
+        stop = self.state["bad"] >= self.patience and ep + 1 >= self.n_epochs // 2
+        if stop:
+            self.state["stopped"] = ep + 1
         save_checkpoint(self.ckpt, {"key": self.key, "model": self.model.state_dict(), "opt": self.opt.state_dict(),
                                     "sched": self.sched.state_dict(), "best_model": self.best_sd,
                                     "state": json.dumps(self.state)})
-        return self.state["bad"] >= self.patience and ep + 1 >= self.n_epochs // 2
+        return stop
 
     def best_state_dict(self) -> dict[str, torch.Tensor]:
         """The best held-out weights; the last ones if the held-out loss was never finite."""
         if self.best_sd is None:
             self.best_sd = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         return self.best_sd
+
+
+def optimiser_step(loss: torch.Tensor, opt: Any, sched: Any) -> float:
+    """Backward, one optimiser step and one step of the one-cycle LR (held at its end past the last step);
+    returns the loss as a float."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    if sched.last_epoch + 1 < sched.total_steps:
+        sched.step()
+    return float(loss.detach())

@@ -26,7 +26,7 @@ from ..utils.io import load_checkpoint, save_checkpoint, write_json
 from ..utils.runs import resolve_run
 from ..utils.stage import StageDir
 from .config import resolve_localise_config
-from .loop import EpochLoop
+from .loop import EpochLoop, optimiser_step
 from .model import Localiser, build_model
 
 MODEL_VERSION = 1
@@ -121,13 +121,7 @@ def _train_epoch(model: Any, opt: Any, sched: Any, radar: torch.Tensor, target: 
             f = torch.rand(len(idx), generator=g) < 0.5
             x = torch.where(f.view(-1, 1, 1, 1), x.flip(-1), x)
             y[f, 1] = (A - 1) - y[f, 1]
-        loss = _loss(model(x), y, scale, kind, None if w is None else w[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if sched.last_epoch + 1 < sched.total_steps:
-            sched.step()
-        tot += float(loss.detach()) * len(idx)
+        tot += optimiser_step(_loss(model(x), y, scale, kind, None if w is None else w[idx]), opt, sched) * len(idx)
     return tot
 
 
