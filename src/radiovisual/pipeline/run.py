@@ -390,10 +390,23 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, progress: bool = True,
     return result
 
 
+def cpu_model() -> str:
+    """The processor's name ("model name" of /proc/cpuinfo, else ``platform.processor()``): torch CPU kernels, and
+    so the metrics, differ across processors, so every run says which one it ran on."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def machine_info() -> dict[str, Any]:
     import torch
 
     return {"platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count(),
+            "cpu_model": cpu_model(),
             "torch": torch.__version__, "cuda": bool(torch.cuda.is_available()),
             "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"}
 
